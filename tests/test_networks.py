@@ -204,3 +204,15 @@ def test_checkpoint_errors(tmp_path):
         load_adm(good, other)
     with pytest.raises(CheckpointError, match="cannot infer"):
         load_adm({"foo.weight": torch.zeros(3)})
+
+
+def test_fp16_body_runs_close_to_fp32():
+    # The reference's use_fp16: convolutions of the body in half precision, the rest float32.
+    model = tiny(attention=True)
+    x = (torch.rand(1, 3, 16, 16) * 2 - 1).requires_grad_()
+    with torch.no_grad():
+        ref = model(x, 5)
+    out = model.convert_to_fp16()(x, 5)
+    assert out.dtype == torch.float32 and rel_err(out.detach(), ref) < 1e-2
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()

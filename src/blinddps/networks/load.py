@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors import safe_open
@@ -126,7 +126,8 @@ def _resolve_config(config: UNetConfig | Mapping[str, Any] | None, state: Mappin
 
 
 def _read(checkpoint: str | os.PathLike | Mapping[str, Any],
-          config: UNetConfig | Mapping[str, Any] | None):
+          config: UNetConfig | Mapping[str, Any] | None,
+          ) -> tuple[dict[str, Tensor], UNetConfig | Mapping[str, Any] | None]:
     """(state dict, config or None) from a path or an in-memory checkpoint."""
     if isinstance(checkpoint, Mapping):
         state = unwrap_state_dict(checkpoint)
@@ -180,7 +181,7 @@ def load_adm(checkpoint: str | os.PathLike | Mapping[str, Any],
     return model
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
     """Write via a temporary file in the same folder, then rename: never a half file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -1,0 +1,20 @@
+"""Evaluation metrics: image (PSNR, SSIM), kernel (MSE, MNC), Levin 2009 error ratio."""
+from blinddps.metrics.error_ratio import error_ratio, levin_deconv, sse_upto_shift, success_rate
+from blinddps.metrics.image import psnr, rgb_to_luma, ssim
+from blinddps.metrics.kernel import kernel_mnc, kernel_mse
+from blinddps.metrics.perceptual import Availability, fid_available, lpips_available
+
+__all__ = [
+    "psnr",
+    "ssim",
+    "rgb_to_luma",
+    "kernel_mse",
+    "kernel_mnc",
+    "error_ratio",
+    "sse_upto_shift",
+    "success_rate",
+    "levin_deconv",
+    "Availability",
+    "lpips_available",
+    "fid_available",
+]

@@ -1,0 +1,98 @@
+"""Kernel metrics: MSE and MNC (maximum of the normalised cross-correlation).
+
+Kernels are (B, 1, K, K) (or (K, K), giving a 0-d result), non-negative, summing to 1, with
+the project's origin floor(K/2). Kernels of different sizes are zero-padded to the larger
+size so that their origins coincide (floor(K/2) lands on floor(K'/2)).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["kernel_mse", "kernel_mnc"]
+
+
+def _as_batch(k: Tensor) -> tuple[Tensor, bool]:
+    if k.dim() == 2:
+        return k[None, None], True
+    if k.dim() != 4 or k.shape[1] != 1:
+        raise ValueError(f"kernel must be (K, K) or (B, 1, K, K), got {tuple(k.shape)}")
+    return k, False
+
+
+def _pad_to(k: Tensor, size: tuple[int, int]) -> Tensor:
+    """Zero-pad (B, 1, K1, K2) to `size`, keeping the origin floor(K/2) on floor(size/2)."""
+    (k1, k2), (s1, s2) = k.shape[-2:], size
+    top, left = s1 // 2 - k1 // 2, s2 // 2 - k2 // 2
+    return F.pad(k, (left, s2 - k2 - left, top, s1 - k1 - top))
+
+
+def _shift_int(k: Tensor, shift: Tensor) -> Tensor:
+    """Shift each (1, K1, K2) kernel of the batch by its integer (dy, dx), zero fill (no wrap)."""
+    b, _, k1, k2 = k.shape
+    rows = torch.arange(k1, device=k.device).view(1, k1, 1) - shift[:, 0].view(b, 1, 1)
+    cols = torch.arange(k2, device=k.device).view(1, 1, k2) - shift[:, 1].view(b, 1, 1)
+    valid = (rows >= 0) & (rows < k1) & (cols >= 0) & (cols < k2)
+    flat = (rows.clamp(0, k1 - 1) * k2 + cols.clamp(0, k2 - 1)).view(b, -1)
+    out = torch.gather(k.reshape(b, -1), 1, flat).view(b, 1, k1, k2)
+    return out * valid.view(b, 1, k1, k2)
+
+
+def _centre_by_mass(k: Tensor) -> Tensor:
+    """Move each kernel's rounded centre of mass onto its origin floor(K/2)."""
+    b, _, k1, k2 = k.shape
+    mass = k.flatten(1).sum(dim=1).clamp_min(torch.finfo(k.dtype).tiny)
+    r = torch.arange(k1, dtype=k.dtype, device=k.device)
+    c = torch.arange(k2, dtype=k.dtype, device=k.device)
+    cy = (k.sum(dim=-1).view(b, k1) * r).sum(dim=1) / mass
+    cx = (k.sum(dim=-2).view(b, k2) * c).sum(dim=1) / mass
+    shift = torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1).round().long()
+    return _shift_int(k, shift)
+
+
+def kernel_mse(k_est: Tensor, k_true: Tensor, align: str = "none") -> Tensor:
+    """Mean squared error between kernels, over the pixels of the larger kernel.
+
+    align="none" (default, the paper's direct comparison of same-size kernels): compare as
+    given, origins aligned. align="centroid": first move each kernel's rounded centre of mass
+    onto its origin, on a canvas large enough that nothing is cut (the mean is still taken
+    over the larger kernel's K1 x K2 pixels). k (B, 1, K, K) or (K, K) -> (B,) or 0-d.
+    """
+    (a, sq_a), (b, sq_b) = _as_batch(k_est), _as_batch(k_true)
+    squeeze = sq_a and sq_b
+    dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+    size = (max(a.shape[-2], b.shape[-2]), max(a.shape[-1], b.shape[-1]))
+    n_pix = size[0] * size[1]
+    if align == "centroid":
+        size = (2 * size[0] - 1, 2 * size[1] - 1)
+    elif align != "none":
+        raise ValueError(f"align must be 'none' or 'centroid', got {align!r}")
+    a, b = _pad_to(a.to(dtype), size), _pad_to(b.to(dtype), size)
+    a, b = torch.broadcast_tensors(a, b)
+    if align == "centroid":
+        a, b = _centre_by_mass(a.contiguous()), _centre_by_mass(b.contiguous())
+    out = ((a - b) ** 2).flatten(1).sum(dim=1) / n_pix
+    return out[0] if squeeze else out
+
+
+def kernel_mnc(k_est: Tensor, k_true: Tensor) -> Tensor:
+    """Maximum of the normalised cross-correlation (Hu & Yang, ECCV 2012), as used by BlindDPS.
+
+        MNC = max_s <k_est(. + s), k_true> / (||k_est||_2 ||k_true||_2)
+    over every shift s of the full (zero-padded, non-circular) correlation, computed by FFT of
+    size >= K_est + K_true - 1 so that no shift wraps. In [0, 1] for non-negative kernels; 1 for
+    a shifted copy. Orientation matters: a flipped asymmetric kernel scores < 1.
+    k (B, 1, K, K) or (K, K) -> (B,) or 0-d.
+    """
+    (a, sq_a), (b, sq_b) = _as_batch(k_est), _as_batch(k_true)
+    squeeze = sq_a and sq_b
+    a, b = a.double(), b.double()
+    n1 = a.shape[-2] + b.shape[-2] - 1
+    n2 = a.shape[-1] + b.shape[-1] - 1
+    corr = torch.fft.irfft2(torch.fft.rfft2(a, s=(n1, n2)) * torch.fft.rfft2(b, s=(n1, n2)).conj(), s=(n1, n2))
+    norms = a.flatten(1).norm(dim=1) * b.flatten(1).norm(dim=1)
+    out = corr.flatten(1).amax(dim=1) / norms.clamp_min(torch.finfo(torch.float64).tiny)
+    # Round-off can push an exact match a hair above 1.
+    out = out.clamp(max=1.0).to(torch.promote_types(k_est.dtype, torch.float32))
+    return out[0] if squeeze else out

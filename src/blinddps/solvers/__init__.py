@@ -2,6 +2,7 @@
 from .blinddps import BlindDPS, SamplingDivergedError, SolverConfig, SolverResult, StepInfo, Unknown
 from .dps import DPS
 from .guidance import KernelSparsity, misfit, step_size
+from .unconditional import sample_prior
 
 __all__ = ["BlindDPS", "DPS", "KernelSparsity", "SamplingDivergedError", "SolverConfig", "SolverResult",
-           "StepInfo", "Unknown", "misfit", "step_size"]
+           "StepInfo", "Unknown", "misfit", "sample_prior", "step_size"]

@@ -1,0 +1,20 @@
+"""The `blinddps` command: one group, subcommands imported explicitly (no registry)."""
+from __future__ import annotations
+
+import click
+
+from .train import sample_command, train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="blinddps")
+def cli() -> None:
+    """Blind deblurring and imaging through turbulence with parallel diffusion priors (BlindDPS)."""
+
+
+cli.add_command(train_command)
+cli.add_command(sample_command)
+
+
+def main() -> None:
+    cli(prog_name="blinddps")

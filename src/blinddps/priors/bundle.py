@@ -1,0 +1,95 @@
+"""Prior files: weights as safetensors beside a JSON that says how to use them.
+
+`<stem>.safetensors` holds the network's state dict (fp16 or fp32); `<stem>.json` holds
+{"format": "blinddps-prior", "kind": "image"|"kernel"|"tilt", "channels": C,
+ "unet": UNetConfig dict, "diffusion": DiffusionConfig dict, "transform": {...},
+ "training": {...provenance...}}.  The paper's `.pt` checkpoints load too, with the
+paper's process (1000 linear steps, learned range) and the transform of their kind.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..diffusion import DiffusionConfig, VPProcess
+from ..io.atomic import atomic_path, write_json_atomic
+from ..networks import ADMUNet, UNetConfig, load_adm
+from .prior import DiffusionPrior
+from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
+
+BUNDLED_DIR = Path(__file__).parent / "weights"
+BUNDLED = {"kernel-64": "kernel", "natural-rgb": "image", "tilt": "tilt"}
+_DEFAULT_TRANSFORMS = {"image": ImageTransform(), "kernel": KernelTransform(), "tilt": TiltTransform()}
+
+
+class PriorNotFoundError(ValueError):
+    """An unknown prior name or a missing prior file."""
+
+
+def save_prior(stem: str | Path, network: ADMUNet, *, kind: str, diffusion: DiffusionConfig,
+               transform=None, training: dict | None = None, half: bool = False) -> Path:
+    """Write `<stem>.safetensors` and `<stem>.json` atomically; returns the weights path."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    transform = transform or _DEFAULT_TRANSFORMS[kind]
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in network.state_dict().items()}
+    weights = stem.with_suffix(".safetensors")
+    with atomic_path(weights) as tmp:
+        save_file(state, str(tmp))
+    meta = {"format": "blinddps-prior", "kind": kind, "channels": network.config.in_channels,
+            "unet": network.config.to_dict(), "diffusion": diffusion.to_dict(),
+            "transform": {"kind": transform.kind, **_fields(transform)}, "training": training or {}}
+    write_json_atomic(stem.with_suffix(".json"), meta)
+    return weights
+
+
+def _fields(transform) -> dict:
+    return {k: v for k, v in vars(transform).items() if k != "kind"}
+
+
+def resolve_prior_path(name_or_path: str | Path) -> Path:
+    """A bundled prior name ("kernel-64", "natural-rgb", "tilt") or a file path -> weights path."""
+    text = str(name_or_path)
+    if text in BUNDLED:
+        path = BUNDLED_DIR / f"{text}.safetensors"
+        if not path.is_file():
+            raise PriorNotFoundError(f"bundled prior {text!r} is missing from the installation ({path})")
+        return path
+    path = Path(text).expanduser()
+    if not path.exists():
+        known = ", ".join(sorted(BUNDLED))
+        raise PriorNotFoundError(f"no prior named {text!r}: use one of {known} or a checkpoint path")
+    return path
+
+
+def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: torch.device | str = "cpu",
+               respacing: str = "") -> DiffusionPrior:
+    """Load a prior by bundled name or path (.safetensors + .json of ours, or the paper's .pt).
+
+    kind: required for foreign checkpoints without our JSON ("image", "kernel", "tilt");
+        checked against the file's kind otherwise.
+    """
+    path = resolve_prior_path(name_or_path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    if meta is not None and meta.get("format") == "blinddps-prior":
+        if kind is not None and meta["kind"] != kind:
+            raise ValueError(f"{path.name} is a {meta['kind']} prior, not a {kind} prior")
+        network = ADMUNet(UNetConfig.from_dict(meta["unet"]))
+        network.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()}, strict=True)
+        diffusion = DiffusionConfig(**meta["diffusion"])
+        transform = transform_from_dict(meta["transform"])
+        kind = meta["kind"]
+    else:
+        if kind is None:
+            raise ValueError(f"{path.name} has no blinddps JSON: say which kind of prior it is")
+        network = load_adm(path)
+        diffusion = DiffusionConfig()  # the paper's: 1000 linear steps, epsilon, learned range
+        transform = _DEFAULT_TRANSFORMS[kind]
+    network = network.to(device).eval().requires_grad_(False)
+    process = VPProcess(diffusion.replace(respacing=respacing))
+    return DiffusionPrior(network, process, transform, network.config.in_channels, name=str(name_or_path))

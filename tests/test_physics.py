@@ -288,3 +288,12 @@ def test_poisson_noise_level_and_reproducibility():
     # mean y, variance y / rate: std sqrt(0.25 / 400) = 0.025
     assert abs(a.mean().item() - 0.25) < 0.003 and abs(a.std().item() - 0.025) < 0.002
     assert torch.all(a >= 0)
+
+
+def test_half_precision_fft_runs_in_float32():
+    x, k = _rand(1, 3, 30, 29, dtype=torch.float32), _kernel(1, 1, 9, 9, dtype=torch.float32)
+    for padding in ("zeros", "circular"):
+        y = Blur(padding, "fft")(x.bfloat16(), kernel=k.bfloat16())
+        assert y.dtype == torch.bfloat16
+        ref = Blur(padding, "direct")(x, kernel=k)
+        assert (y.float() - ref).abs().max() < 2e-2

@@ -18,6 +18,7 @@ Everything is differentiable with respect to the image and the kernel.
 """
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -129,6 +130,18 @@ def _valid_conv_direct(xp: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, c, *out.shape[-2:])
 
 
+def _fft_precision(conv):
+    """Run an FFT convolution in float32 for half inputs (cuFFT/pocketfft take half
+    precision only for power-of-two sizes, and its rounding would be poor anyway)."""
+    @functools.wraps(conv)
+    def wrapped(x: torch.Tensor, kernel: torch.Tensor, *args) -> torch.Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return conv(x.float(), kernel.float(), *args).to(x.dtype)
+        return conv(x, kernel, *args)
+    return wrapped
+
+
+@_fft_precision
 def _valid_conv_fft(xp: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Same as _valid_conv_direct via rfft2: a cyclic convolution of length >= the padded
     input size has no wrap-around on the kept 'valid' part."""
@@ -140,6 +153,7 @@ def _valid_conv_fft(xp: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return out[..., kh - 1:h, kw - 1:w]
 
 
+@_fft_precision
 def _circular_conv_fft(x: torch.Tensor, kernel: torch.Tensor,
                        shift: tuple[int, int]) -> torch.Tensor:
     """out[n] = sum_m k[m] x[(n - m + shift) mod (H, W)] via rfft2 at the image size."""

@@ -28,3 +28,24 @@ def _few_threads():
     # Tests run on a 2-core machine beside other jobs: keep them single-threaded and reproducible.
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_priors(tmp_path_factory) -> dict:
+    """Paths of tiny random priors (image RGB, kernel, tilt) in our file format, so that the
+    task API and the CLI run end to end in seconds.  Random weights: outputs are valid in
+    shape and range, not meaningful restorations."""
+    from blinddps.diffusion import DiffusionConfig
+    from blinddps.networks import ADMUNet, UNetConfig
+    from blinddps.priors.bundle import save_prior
+
+    folder = tmp_path_factory.mktemp("priors")
+    torch.manual_seed(0)
+    paths = {}
+    for kind, channels in (("image", 3), ("kernel", 1), ("tilt", 2)):
+        net = ADMUNet(UNetConfig.small(channels, num_channels=8, channel_mult=(1, 2)), zero_init=False)
+        with torch.no_grad():  # small outputs keep the random sampler well behaved
+            for p in net.out.parameters():
+                p.mul_(0.05)
+        paths[kind] = str(save_prior(folder / f"tiny-{kind}", net, kind=kind, diffusion=DiffusionConfig()))
+    return paths

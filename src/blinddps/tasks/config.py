@@ -1,0 +1,43 @@
+"""Typed settings of the restoration tasks (saved as JSON beside every output)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class RestoreConfig:
+    """Settings shared by blind deblurring and turbulence.
+
+    kernel_size: side of the unknown kernel in pixels (the kernel prior's training size is
+        best: 64 for kernel-64 and the paper's checkpoint).
+    steps: respaced diffusion steps ("N" or "ddimN" semantics via `sampler`).
+    step_size / zeta: guidance step rule ("sqrt_abar": the released code; "constant": the paper).
+    zeta_kernel / zeta_tilt: extra factors on the operator unknowns' steps.
+    kernel_sparsity: weight of the l1 prior on the unnormalised kernel (0 disables it).
+    padding: blur boundary ("reflect" suits photos; "circular"; "zeros" as the paper).
+    max_size: photos whose long side exceeds it are processed at that resolution (Lanczos
+        down-scaling) and the outputs are written at that resolution; 0 disables the bound.
+    samples: posterior samples; with several the mean image and a per-pixel std are written.
+    """
+
+    image_prior: str = "natural-rgb"
+    kernel_prior: str = "kernel-64"
+    tilt_prior: str = "tilt"
+    kernel_size: int = 64
+    steps: int = 100
+    sampler: str = "ddpm"
+    step_size: str = "sqrt_abar"
+    zeta: float = 1.0
+    zeta_kernel: float = 1.0
+    zeta_tilt: float = 1.0
+    kernel_sparsity: float = 0.0
+    padding: str = "reflect"
+    max_size: int = 512
+    samples: int = 1
+    seed: int = 0
+    record_every: int = 0
+    device: str = "cpu"
+    autocast: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,162 @@
+"""Blind deblurring and imaging through turbulence on photos: the public task API.
+
+Public images are (1, C, H, W) or (C, H, W) tensors in [0, 1], C = 1 or 3.  Internally the
+image is mapped to [-1, 1] (the priors' space and the paper's measurement space), grey
+photos are copied to three channels for the RGB prior, and the size is padded (reflect) to
+a multiple the network accepts.  Kernels come back (K, K), non-negative, summing to 1;
+tilt fields (2, H, W) in pixels.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..physics import Blur, Turbulence
+from ..priors import DiffusionPrior
+from ..priors.bundle import load_prior
+from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
+from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from .config import RestoreConfig
+
+
+@dataclass
+class RestoreResult:
+    """image: (1, C, H, W) in [0, 1] (the mean over samples); std: per-pixel std over
+    samples (1, C, H, W) or None; kernel: (K, K) summing to 1 (of the first sample);
+    tilt: (2, H, W) pixels or None; frames: recorded x0 estimates; info: nfe, seconds, ..."""
+
+    image: torch.Tensor
+    kernel: torch.Tensor
+    std: torch.Tensor | None = None
+    tilt: torch.Tensor | None = None
+    kernels: torch.Tensor | None = None
+    frames: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def _as_batch(image: torch.Tensor) -> torch.Tensor:
+    image = image if image.dim() == 4 else image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
+        raise ValueError(f"expected one image (1, C, H, W) with C = 1 or 3, got shape {tuple(image.shape)}")
+    if not torch.isfinite(image).all():
+        raise ValueError("the image contains NaN or Inf values")
+    return image.float().clamp(0, 1)
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def _priors(config: RestoreConfig, tilt: bool) -> dict[str, DiffusionPrior]:
+    steps = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
+    priors = {"image": load_prior(config.image_prior, kind="image", device=config.device, respacing=steps)}
+    if config.kernel_prior != "uniform":
+        priors["kernel"] = load_prior(config.kernel_prior, kind="kernel", device=config.device, respacing=steps)
+    if tilt and config.tilt_prior != "uniform":
+        priors["tilt"] = load_prior(config.tilt_prior, kind="tilt", device=config.device, respacing=steps)
+    return priors
+
+
+def _unknowns(priors, config: RestoreConfig, shape: tuple[int, int], tilt: bool) -> dict[str, Unknown]:
+    h, w = shape
+    k = config.kernel_size
+    unknowns = {"image": Unknown((3, h, w), ImageTransform(), priors["image"]),
+                "kernel": Unknown((1, k, k), KernelTransform(), priors.get("kernel"), step_scale=config.zeta_kernel)}
+    if tilt:
+        unknowns["tilt"] = Unknown((2, h, w), priors["tilt"].transform if "tilt" in priors else TiltTransform(),
+                                   priors.get("tilt"), step_scale=config.zeta_tilt)
+    return unknowns
+
+
+def _check_sizes(image: torch.Tensor, config: RestoreConfig) -> None:
+    h, w = image.shape[-2:]
+    if config.kernel_size < 3:
+        raise ValueError(f"kernel size must be at least 3, got {config.kernel_size}")
+    if config.kernel_size > min(h, w):
+        raise ValueError(f"kernel size {config.kernel_size} is larger than the image ({w}x{h})")
+    if config.steps < 1:
+        raise ValueError(f"steps must be at least 1, got {config.steps}")
+
+
+def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, turbulence: bool = False,
+            callback: Callable[[StepInfo], None] | None = None,
+            priors: dict[str, DiffusionPrior] | None = None) -> RestoreResult:
+    """Blind deblurring (turbulence=False) or turbulence restoration of one photo.
+
+    image: (1, C, H, W) or (C, H, W) in [0, 1].  priors: preloaded priors (else loaded by
+    the names in config).  callback: receives a StepInfo after every step."""
+    start = time.perf_counter()
+    y01 = _as_batch(image)
+    channels = y01.shape[1]
+    y01, scale = _bound_resolution(y01, config.max_size)
+    _check_sizes(y01, config)
+    priors = priors or _priors(config, turbulence)
+    config = _fit_kernel_size(config, priors)
+    multiple = priors["image"].network.config.spatial_multiple
+    if turbulence and "tilt" in priors:
+        multiple = max(multiple, priors["tilt"].network.config.spatial_multiple)
+    y, (h, w) = _pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
+    y = y * 2 - 1
+    operator = Turbulence(padding=config.padding) if turbulence else Blur(padding=config.padding)
+    regs = {"kernel": KernelSparsity(config.kernel_sparsity)} if config.kernel_sparsity > 0 else {}
+    solver = BlindDPS(operator, _unknowns(priors, config, y.shape[-2:], turbulence),
+                      SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
+                                   record_every=config.record_every, autocast=config.autocast), regs)
+    n = config.samples
+    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
+    return _package(result, channels, (h, w), n, {
+        "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
+        "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": config.kernel_size})
+
+
+def _fit_kernel_size(config: RestoreConfig, priors: dict[str, DiffusionPrior]) -> RestoreConfig:
+    """Round the kernel size up to a multiple the kernel network accepts (a larger support
+    only adds pixels the estimate may leave at zero)."""
+    if "kernel" not in priors:
+        return config
+    m = priors["kernel"].network.config.spatial_multiple
+    size = -(-config.kernel_size // m) * m
+    return config if size == config.kernel_size else RestoreConfig(**{**config.to_dict(), "kernel_size": size})
+
+
+def _bound_resolution(y: torch.Tensor, max_size: int) -> tuple[torch.Tensor, float]:
+    """Down-scale (antialiased) so that the long side is at most max_size; returns the scale."""
+    h, w = y.shape[-2:]
+    if not max_size or max(h, w) <= max_size:
+        return y, 1.0
+    scale = max_size / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(y, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1), scale
+
+
+def _package(result, channels: int, hw: tuple[int, int], n: int, info: dict) -> RestoreResult:
+    h, w = hw
+    images = ((result.estimates["image"][..., :h, :w] + 1) / 2).clamp(0, 1).cpu()
+    if channels == 1:
+        images = images.mean(dim=1, keepdim=True)
+    kernels = result.estimates["kernel"][:, 0].cpu()
+    tilt = result.estimates.get("tilt")
+    info = {**info, "final_misfit": result.loss.tolist()}
+    return RestoreResult(image=images.mean(0, keepdim=True), std=images.std(0, keepdim=True) if n > 1 else None,
+                         kernel=kernels[0], kernels=kernels, tilt=None if tilt is None else tilt[0, :, :h, :w].cpu(),
+                         frames=result.frames, info=info)
+
+
+def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:
+    """Blind deblurring of one photo in [0, 1]: returns the sharp image and the kernel."""
+    return restore(image, config, turbulence=False, **kwargs)
+
+
+def restore_turbulence(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:
+    """Imaging through turbulence: image, blur kernel and tilt field estimated jointly."""
+    return restore(image, config, turbulence=True, **kwargs)

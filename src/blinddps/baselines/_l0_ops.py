@@ -144,7 +144,8 @@ def centre_kernel(k: Tensor) -> Tensor:
     mass = k.flatten(1).sum(dim=1).clamp_min(1e-30)
     cy = (k.sum(dim=-1).view(b, k1) * torch.arange(k1, dtype=k.dtype, device=k.device)).sum(dim=1) / mass
     cx = (k.sum(dim=-2).view(b, k2) * torch.arange(k2, dtype=k.dtype, device=k.device)).sum(dim=1) / mass
-    shift = torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1).round().long()
+    # floor(v + 0.5), not round-half-to-even, so that the result commutes with integer shifts.
+    shift = torch.floor(torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1) + 0.5).long()
     return normalise(shift_kernel(k, shift))
 
 

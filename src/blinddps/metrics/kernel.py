@@ -47,7 +47,8 @@ def _centre_by_mass(k: Tensor) -> Tensor:
     c = torch.arange(k2, dtype=k.dtype, device=k.device)
     cy = (k.sum(dim=-1).view(b, k1) * r).sum(dim=1) / mass
     cx = (k.sum(dim=-2).view(b, k2) * c).sum(dim=1) / mass
-    shift = torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1).round().long()
+    # floor(v + 0.5), not round-half-to-even, so that the result commutes with integer shifts.
+    shift = torch.floor(torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1) + 0.5).long()
     return _shift_int(k, shift)
 
 

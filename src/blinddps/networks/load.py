@@ -142,6 +142,8 @@ def _read(checkpoint: str | os.PathLike | Mapping[str, Any],
     sidecar = path.with_suffix(".json")
     if config is None:
         config = _read_json(sidecar) if sidecar.is_file() else meta_config
+        if isinstance(config, dict) and config.get("format") == "blinddps-prior":
+            config = config["unet"]  # a prior file: the network config is one of its sections
     return unwrap_state_dict(state), config
 
 

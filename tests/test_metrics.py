@@ -221,8 +221,10 @@ def test_error_ratio_levin_image(shared_dir):
     root = shared_dir / "data" / "bench" / "levin09"
     if not root.is_dir():
         pytest.skip(f"Levin 2009 data not found at {root}")
-    x = torch.from_numpy(np.asarray(Image.open(root / "sharp" / "im_2.png"), dtype=np.float64) / 255)[None, None]
-    y = torch.from_numpy(np.asarray(Image.open(root / "blurred" / "im_2_ker_3.png"), dtype=np.float64) / 255)[None, None]
+    def read(path):
+        return torch.from_numpy(np.asarray(Image.open(path), dtype=np.float64) / 255)[None, None]
+
+    x, y = read(root / "sharp" / "im_2.png"), read(root / "blurred" / "im_2_ker_3.png")
     k = torch.from_numpy(np.load(root / "kernels.npz")["k3"])[None, None]
     assert abs(error_ratio(x, y, k, k).item() - 1) < 1e-12
     wider = F.pad(k, (2, 2, 2, 2))

@@ -1,8 +1,8 @@
 """Building blocks of Pan et al. 2014 (L0-regularised intensity and gradient prior).
 
 Pan, Hu, Su, Yang, "Deblurring Text Images via L0-Regularized Intensity and Gradient Prior",
-CVPR 2014. Latent image step (their Algorithm 1, half-quadratic splitting after Xu et al. 2011),
-kernel step (gradient-domain least squares with an l2 penalty, Eq. 12, solved on the kernel's
+CVPR 2014. Latent image step (their Algorithm 1: half-quadratic splitting after Xu et al. 2011),
+kernel step (gradient-domain least squares with an l2 penalty, solved on the kernel's
 support by conjugate gradients), and the kernel clean-ups of their pipeline. All functions are
 batch-first and vectorised over the batch; kernels are (B, 1, K, K) with origin floor(K/2).
 """
@@ -25,16 +25,16 @@ def l0_deblur(
     beta_max: float = 2e3,
     mu_max: float = 1e5,
 ) -> Tensor:
-    """min_x ||k * x - y||^2 + lambda_pixel ||x||_0 + lambda_grad ||grad x||_0   (Pan 2014, Eq. 4).
+    """min_x ||k * x - y||^2 + lambda_pixel ||x||_0 + lambda_grad ||grad x||_0   (Pan et al. 2014).
 
     Splitting with u ~ x (weight beta) and g ~ grad x (weight mu):
-        u = x where x^2 >= lambda_pixel / beta, else 0                     (Eq. 8)
-        g = grad x where |grad x|^2 >= lambda_grad / mu, else 0           (Eq. 10)
-        X = (conj(K) Y + beta U + mu F(D^T g)) / (|K|^2 + beta + mu |D|^2)  (Eq. 7)
+        u = x where x^2 >= lambda_pixel / beta, else 0
+        g = grad x where |grad x|^2 >= lambda_grad / mu, else 0
+        X = (conj(K) Y + beta U + mu F(D^T g)) / (|K|^2 + beta + mu |D|^2)
     beta = 2 lambda_pixel, x kappa, while < beta_max = 2e3 (outer); mu = 2 lambda_grad, x kappa,
     while < mu_max = 1e5 (inner), as published. lambda_pixel = 0 gives the gradient-only L0
-    deconvolution (one outer pass, beta = 0). Thresholds are joint over channels. Circular:
-    pad y beforehand. y (B, C, H, W), kernel (B|1, 1, K, K) -> x (B, C, H, W).
+    deconvolution (one outer pass, beta = 0); lambda_grad = 0 one inner pass. Thresholds are
+    joint over channels. Circular: pad y beforehand. y (B, C, H, W), kernel (B|1, 1, K, K) -> x (B, C, H, W).
     """
     shape = y.shape[-2:]
     otf = kernel_otf(kernel.to(y.dtype), shape)
@@ -48,12 +48,14 @@ def l0_deblur(
         u = x * ((x * x).sum(dim=1, keepdim=True) >= lambda_pixel / beta) if beta > 0 else torch.zeros_like(x)
         num = num_data + beta * torch.fft.rfft2(u)
         mu = 2 * lambda_grad
-        while mu < mu_max:
+        while True:
             hx, hy = grad(x)
-            keep = (hx * hx + hy * hy).sum(dim=1, keepdim=True) >= lambda_grad / mu
+            keep = (hx * hx + hy * hy).sum(dim=1, keepdim=True) >= (lambda_grad / mu if mu > 0 else 0.0)
             spec_g = torch.fft.rfft2(grad_adjoint(hx * keep, hy * keep))
             x = torch.fft.irfft2((num + mu * spec_g) / (den_data + beta + mu * den_grad), s=shape)
             mu *= kappa
+            if mu == 0 or mu >= mu_max:  # mu == 0: no gradient prior, one pass
+                break
         beta *= kappa
         if beta == 0 or beta >= beta_max:
             return x
@@ -66,7 +68,7 @@ def _dot(a: Tensor, b: Tensor) -> Tensor:
 def estimate_kernel(
     bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20
 ) -> Tensor:
-    """min_k ||sx * k - bx||^2 + ||sy * k - by||^2 + gamma ||k||^2 over a K x K support (Pan Eq. 12).
+    """min_k ||sx * k - bx||^2 + ||sy * k - by||^2 + gamma ||k||^2 over a K x K support (Pan et al. 2014).
 
     Gradients of the blurred (b) and latent (s) images, (B, 1, H, W), taken as circular. The
     normal equations (S^T S + gamma) k = S^T b are solved by `cg_iters` conjugate-gradient steps

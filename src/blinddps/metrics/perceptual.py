@@ -24,9 +24,13 @@ class Availability:
 
 def lpips_available() -> Availability:
     """LPIPS (Zhang et al. 2018): unavailable, no local backbone or LPIPS weights."""
-    return Availability(False, "LPIPS needs pretrained AlexNet/VGG and LPIPS linear-layer weights; none are available locally")
+    return Availability(
+        False, "LPIPS needs pretrained AlexNet/VGG and LPIPS linear-layer weights; none are available locally"
+    )
 
 
 def fid_available() -> Availability:
     """FID (Heusel et al. 2017): unavailable, no local Inception-v3 (pt_inception-2015-12-05) weights."""
-    return Availability(False, "FID needs the pretrained Inception-v3 feature network; its weights are not available locally")
+    return Availability(
+        False, "FID needs the pretrained Inception-v3 feature network; its weights are not available locally"
+    )

@@ -58,6 +58,13 @@ def _create_exclusive(tmp: Path) -> None:
     os.close(fd)
 
 
+def _ordinary_mode(path: Path) -> None:
+    # Some writers (safetensors) recreate the file as 0o600; give it the mode open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
@@ -90,6 +97,7 @@ def atomic_path(path: PathLike, *, make_parents: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
+        _ordinary_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         _unlink_quietly(tmp)

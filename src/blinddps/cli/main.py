@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from .bench import bench_command
 from .train import sample_command, train_command
 
 
@@ -14,6 +15,7 @@ def cli() -> None:
 
 cli.add_command(train_command)
 cli.add_command(sample_command)
+cli.add_command(bench_command)
 
 
 def main() -> None:

@@ -1,0 +1,54 @@
+"""Per-image metrics of one method's output against the truth.
+
+Conventions (also written in every summary.md):
+- PSNR, SSIM: data range 1 (images in [0, 1]), `border` pixels dropped at every side (Levin:
+  K_true // 2; photo tasks: 0). Colour: PSNR over all channels together, SSIM = mean of the
+  per-channel SSIMs (Gaussian 11x11 window, std 1.5, Wang et al. 2004).
+- Kernel MSE: after moving each kernel's centre of mass onto its origin (a blind kernel is
+  only defined up to a translation), over the pixels of the larger of the two kernels.
+- Kernel MNC: maximum of the normalised cross-correlation (shift-invariant; orientation
+  matters).
+- Error ratio (Levin et al. 2009): SSE(deconv(y, k_est)) / SSE(deconv(y, k_true)), the
+  SAME non-blind deconvolution for both (hyper-Laplacian, alpha 0.8, lam 2e3; circular on
+  Levin, borders padded on photo tasks), each aligned to the truth up to a shift of
+  +-K_est // 2, SSE over the image minus ER_CROP pixels at each side (Levin's 15, at most a
+  quarter of the side).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..baselines.deconv import deconv_hyper_laplacian
+from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, ssim
+from .config import BenchConfig
+from .data import Measurement
+from .methods import MethodOutput
+
+METRICS = ("psnr", "ssim", "kernel_mse", "kernel_mnc", "error_ratio")
+LEVIN_CROP = 15
+
+
+def _padded_deconv(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    return deconv_hyper_laplacian(y, kernel, lam=2e3, alpha=0.8, boundary="pad")
+
+
+def error_ratio_crop(shape: tuple[int, int]) -> int:
+    return min(LEVIN_CROP, min(shape) // 4)
+
+
+def evaluate(m: Measurement, out: MethodOutput, config: BenchConfig) -> dict[str, float]:
+    """{'psnr', 'ssim', 'kernel_mse', 'kernel_mnc', 'error_ratio'} of one output (floats)."""
+    x, est = m.sharp.double(), out.image.double()
+    if est.shape != x.shape:
+        raise ValueError(f"{m.case.name}: output shape {tuple(est.shape)} differs from the truth {tuple(x.shape)}")
+    k_true = m.kernel.double()[None, None]
+    k_est = out.kernel.double()[None, None]
+    deconv = levin_deconv if config.task == "levin" else _padded_deconv
+    ratio = error_ratio(x, m.y.double(), k_est, k_true, deconv, crop=error_ratio_crop(x.shape[-2:]))
+    return {
+        "psnr": float(psnr(est, x, crop=m.border)[0]),
+        "ssim": float(ssim(est, x, crop=m.border)[0]),
+        "kernel_mse": float(kernel_mse(k_est, k_true, align="centroid")[0]),
+        "kernel_mnc": float(kernel_mnc(k_est, k_true)[0]),
+        "error_ratio": float(ratio[0]),
+    }

@@ -1,0 +1,113 @@
+"""The benchmarked methods, one call each: measurement in, (image, kernel, cost) out.
+
+All take the measurement y (1, C, H, W) in [0, 1] and return the image (1, C, H, W) in
+[0, 1] and the kernel (K, K), non-negative, summing to 1, origin K // 2 (the project's
+convention: the blur is the true convolution). Seconds are wall time of the call; nfe counts
+network evaluations per image (forward + backward of one network = 1, as the solver does).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
+from ..physics import Blur, pad_kernel_to
+from ..priors import DiffusionPrior, ImageTransform
+from ..priors.bundle import load_prior
+from ..solvers import DPS, SolverConfig, Unknown
+from ..tasks import RestoreConfig, deblur
+from .config import DIFFUSION_METHODS, BenchConfig
+from .data import Measurement, case_seed
+
+
+@dataclass
+class MethodOutput:
+    image: torch.Tensor
+    kernel: torch.Tensor
+    nfe: int = 0
+    seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+
+
+def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
+    """The priors the configured methods need, respaced to `config.steps`, loaded once."""
+    needed = set(config.methods)
+    priors = {}
+    if needed & set(DIFFUSION_METHODS):
+        priors["image"] = load_prior(config.image_prior, kind="image", device=config.device,
+                                     respacing=str(config.steps))
+    if "blinddps" in needed:
+        priors["kernel"] = load_prior(config.kernel_prior, kind="kernel", device=config.device,
+                                      respacing=str(config.steps))
+    return priors
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    ph, pw = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
+    if not (ph or pw):
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < x.shape[-2] and pw < x.shape[-1] else "replicate")
+
+
+def dps_oracle(y: torch.Tensor, kernel: torch.Tensor, image_prior: DiffusionPrior, *, padding: str = "reflect",
+               seed: int = 0, config: SolverConfig = SolverConfig(), device: str | torch.device = "cpu",
+               ) -> tuple[torch.Tensor, int]:
+    """Non-blind DPS (Chung et al., ICLR 2023) with the TRUE kernel: the image prior alone.
+
+    y (1, C, H, W) in [0, 1], C = 1 or 3 (grey is run through the RGB prior as three equal
+    channels and averaged back, as tasks.deblur does); kernel (K, K) summing to 1.
+    Returns (image (1, C, H, W) in [0, 1] on the CPU, nfe per image).
+    """
+    h, w = y.shape[-2:]
+    y3 = _pad_to_multiple(y.float().expand(1, 3, h, w).to(device), image_prior.network.config.spatial_multiple)
+    solver = DPS(Blur(padding), Unknown((3, *y3.shape[-2:]), ImageTransform(), image_prior), config)
+    result = solver.solve(y3 * 2 - 1, known={"kernel": kernel.float().to(device)[None, None]},
+                          generator=[torch.Generator().manual_seed(seed * 7919)])
+    image = ((result.estimates["image"][..., :h, :w] + 1) / 2).clamp(0, 1).cpu()
+    return (image.mean(dim=1, keepdim=True) if y.shape[1] == 1 else image), result.nfe
+
+
+def delta_kernel(size: int) -> torch.Tensor:
+    """(size, size) unit impulse at the origin size // 2 (the identity blur)."""
+    k = torch.zeros(size, size)
+    k[size // 2, size // 2] = 1.0
+    return k
+
+
+def pan_l0_size(m: Measurement, config: BenchConfig) -> int:
+    """Pan-L0's kernel size: the true size on Levin (odd), else kernel_size rounded up to odd."""
+    size = m.kernel.shape[-1] if config.task == "levin" else config.kernel_size
+    return size + (size % 2 == 0)
+
+
+def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[str, DiffusionPrior]) -> MethodOutput:
+    """Run one method on one measurement (see the module docstring for the outputs)."""
+    seed = case_seed(config.seed, m.case.index)
+    start = time.perf_counter()
+    if method in ("blinddps", "blinddps-uniform"):
+        uniform = method == "blinddps-uniform"
+        rc = RestoreConfig(image_prior=config.image_prior, kernel_prior="uniform" if uniform else config.kernel_prior,
+                           kernel_size=m.blind_kernel_size, steps=config.steps, padding=config.solver_padding,
+                           max_size=0, seed=seed, device=str(config.device))
+        use = {"image": priors["image"]} if uniform else {"image": priors["image"], "kernel": priors["kernel"]}
+        r = deblur(m.y, rc, priors=use)
+        out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
+                           info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})
+    elif method == "dps-oracle":
+        kernel = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size))
+        image, nfe = dps_oracle(m.y, kernel, priors["image"], padding=config.solver_padding, seed=seed,
+                                device=config.device)
+        out = MethodOutput(image, kernel, nfe)
+    elif method == "pan-l0":
+        boundary = "circular" if config.task == "levin" else "pad"
+        image, kernel = pan_l0_deblur(m.y, pan_l0_size(m, config), params=PanL0Params(boundary=boundary))
+        out = MethodOutput(image.float(), kernel[0, 0].float())
+    elif method == "blurry":
+        out = MethodOutput(m.y.clone(), delta_kernel(m.kernel.shape[-1]))
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    out.seconds = time.perf_counter() - start
+    return out

@@ -1,0 +1,135 @@
+"""run_benchmark: every method on every measurement, cached per item, sharded, then reported.
+
+Outputs in config.out: bench_config.json (the resolved config), cache/ (per item results,
+see bench.cache), per_image.csv, summary.json, summary.md and figure.png.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..io import write_json_atomic
+from ..priors import DiffusionPrior
+from .cache import ResultCache
+from .config import DIFFUSION_METHODS, BenchConfig
+from .data import Case, list_cases, load_measurement, resolve_images
+from .evaluate import evaluate
+from .figure import benchmark_figure
+from .methods import MethodOutput, load_priors, run_method
+from .report import run_header, write_reports
+from .shard import dist_env, process_group, shard
+
+
+@dataclass
+class BenchResult:
+    """summary: method -> statistics (None on ranks other than 0); rows: per (method, image);
+    computed / cached: items run by this process / found finished in the cache."""
+
+    out: Path
+    summary: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    computed: int = 0
+    cached: int = 0
+
+
+def _record(method: str, case: Case, settings: dict, out: MethodOutput, metrics: dict) -> dict:
+    return {"method": method, "case": case.name, "index": case.index, "settings": settings, "metrics": metrics,
+            "seconds": out.seconds, "nfe": out.nfe, "kernel_size": int(out.kernel.shape[-1]),
+            "shape": list(out.image.shape), "info": out.info}
+
+
+class _Runner:
+    def __init__(self, config: BenchConfig, log: Callable[[str], None], tag: str):
+        self.config, self.log, self.tag = config, log, tag
+        self.cache = ResultCache(Path(config.out) / "cache")
+        self.priors: dict[str, DiffusionPrior] | None = None
+        self.computed = self.cached = 0
+
+    def settings(self, method: str, case: Case) -> dict:
+        return {"case": case.name, **self.config.measurement_settings(), "method": method,
+                **self.config.method_settings(method)}
+
+    def run_case(self, case: Case, position: str) -> None:
+        todo = [m for m in self.config.methods if self.cache.load(m, case, self.settings(m, case)) is None]
+        self.cached += len(self.config.methods) - len(todo)
+        if not todo:
+            return
+        measurement = load_measurement(case, self.config)
+        for method in todo:
+            if method in DIFFUSION_METHODS and self.priors is None:
+                self.priors = load_priors(self.config)
+            out = run_method(method, measurement, self.config, self.priors or {})
+            metrics = evaluate(measurement, out, self.config)
+            self.cache.save(method, case, out, _record(method, case, self.settings(method, case), out, metrics))
+            self.computed += 1
+            self.log(f"{self.tag}[{position}] {method} {case.name}: PSNR {metrics['psnr']:.2f} dB, "
+                     f"SSIM {metrics['ssim']:.3f}, MNC {metrics['kernel_mnc']:.3f}, {out.seconds:.1f} s")
+
+    def collect(self, cases: list[Case]) -> list[dict]:
+        records, missing = [], []
+        for method in self.config.methods:
+            for case in cases:
+                record = self.cache.load(method, case, self.settings(method, case))
+                (records.append(record) if record is not None else missing.append(f"{method}/{case.name}"))
+        if missing:
+            raise RuntimeError(f"{len(missing)} results missing from {self.cache.root} (e.g. {missing[0]}): "
+                               "a shard did not finish; run the same command again to complete them")
+        return records
+
+    def figure(self, cases: list[Case], records: list[dict]) -> None:
+        psnr = {(r["method"], r["index"]): r["metrics"]["psnr"] for r in records}
+        rows = []
+        for case in cases[: self.config.figure_rows]:
+            m = load_measurement(case, self.config)
+            methods = [(f"{name} {psnr[name, case.index]:.2f} dB", self.cache.image(name, case),
+                        self.cache.kernel(name, case)) for name in self.config.methods if name != "blurry"]
+            support = max([m.blind_kernel_size, m.kernel.shape[-1], *(k.shape[-1] for _, _, k in methods)])
+            rows.append({"name": case.name, "y": m.y, "truth": m.sharp, "kernel": m.kernel, "support": support,
+                         "methods": methods})
+        if rows:
+            benchmark_figure(rows, Path(self.config.out) / "figure.png")
+
+
+def run_benchmark(config: BenchConfig, *, rank: int = 0, world_size: int = 1,
+                  barrier: Callable[[], None] | None = None, command: str | None = None,
+                  log: Callable[[str], None] | None = None) -> BenchResult:
+    """Run the benchmark share of process `rank` of `world_size` (cases rank, rank + W, ...).
+
+    Finished (method, case) items are read from the cache instead of being run again. After
+    its share every process calls `barrier` (if given); rank 0 then merges all processes'
+    results into the reports (it fails, naming the first, if any item is still missing).
+    log: receives one line per computed item.
+    """
+    config = config.replace(images=str(resolve_images(config.images)),
+                            kernels=str(Path(config.kernels).expanduser().resolve()) if config.kernels else None)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = list_cases(config)
+    if rank == 0:
+        write_json_atomic(out / "bench_config.json", config.to_dict())
+    runner = _Runner(config, log or (lambda _: None), f"rank {rank}: " if world_size > 1 else "")
+    mine = shard(cases, rank, world_size)
+    for i, case in enumerate(mine):
+        runner.run_case(case, f"{i + 1}/{len(mine)}")
+    if barrier is not None:
+        barrier()
+    result = BenchResult(out, computed=runner.computed, cached=runner.cached)
+    if rank != 0:
+        return result
+    records = runner.collect(cases)
+    header = run_header(config, command or shlex.join(sys.argv), world_size)
+    result.summary = write_reports(out, records, config, header)
+    runner.figure(cases, records)
+    result.rows = [{"method": r["method"], "image": r["case"], **r["metrics"]} for r in records]
+    return result
+
+
+def run_benchmark_distributed(config: BenchConfig, **kwargs) -> BenchResult:
+    """run_benchmark sharded over the processes torchrun started (RANK / WORLD_SIZE), with a
+    gloo barrier before rank 0 merges; a plain single run without torchrun."""
+    rank, world = dist_env()
+    with process_group(world) as barrier:
+        return run_benchmark(config, rank=rank, world_size=world, barrier=barrier, **kwargs)

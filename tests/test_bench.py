@@ -1,0 +1,186 @@
+"""Benchmark runner: an end-to-end tiny run, caching/resume, seeded measurements, sharding, Levin."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from blinddps.bench import BenchConfig, list_cases, load_measurement, run_benchmark, shard
+from blinddps.bench.cache import ResultCache
+from blinddps.physics import Blur, pad_kernel_to
+
+METHODS = ("blinddps", "blurry", "dps-oracle", "pan-l0")
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory) -> Path:
+    """Two tiny photos: one RGB, one grey (48x40, cropped to 32 by the runs)."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:48]
+    smooth = (0.5 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0))[..., None]
+    rgb = np.clip(smooth * np.array([1.0, 0.8, 0.6]) + 0.05 * rng.standard_normal((40, 48, 3)), 0, 1)
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(folder / "a.png")
+    Image.fromarray((smooth[..., 0] * 255).astype(np.uint8), mode="L").save(folder / "b.png")
+    return folder
+
+
+def tiny_config(image_dir, out, tiny_priors, **changes) -> BenchConfig:
+    settings = dict(images=str(image_dir), out=str(out), task="motion", methods=METHODS, steps=3, crop=32,
+                    kernel_size=8, image_prior=tiny_priors["image"], kernel_prior=tiny_priors["kernel"], seed=1)
+    return BenchConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def first_run(image_dir, tiny_priors, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    torch.set_num_threads(1)
+    config = tiny_config(image_dir, out, tiny_priors)
+    return config, run_benchmark(config, command="pytest tiny run")
+
+
+def test_end_to_end_writes_every_row_and_summary(first_run):
+    config, result = first_run
+    out = Path(config.out)
+    with open(out / "per_image.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["method"], r["image"]) for r in rows} == {(m, i) for m in METHODS for i in ("a", "b")}
+    assert len(rows) == 8 and result.computed == 8 and result.cached == 0
+    for r in rows:
+        assert 0 < float(r["ssim"]) <= 1 and np.isfinite(float(r["psnr"]))
+        assert 0 <= float(r["kernel_mnc"]) <= 1 + 1e-6 and float(r["error_ratio"]) > 0
+    by = {(r["method"], r["image"]): r for r in rows}
+    # The oracle's kernel is the truth: perfect kernel scores, error ratio exactly 1.
+    assert float(by["dps-oracle", "a"]["kernel_mnc"]) == pytest.approx(1.0, abs=1e-6)
+    assert float(by["dps-oracle", "a"]["error_ratio"]) == pytest.approx(1.0, abs=1e-9)
+    assert int(by["blinddps", "a"]["nfe"]) == 6 and int(by["dps-oracle", "a"]["nfe"]) == 3
+    assert int(by["pan-l0", "b"]["kernel_size"]) == 9 and int(by["blinddps", "b"]["kernel_size"]) == 8
+    assert by["blurry", "b"]["channels"] == "1" and by["blurry", "a"]["channels"] == "3"
+    summary = (out / "summary.md").read_text()
+    for m in METHODS:
+        assert f"| {m} | 2 |" in summary
+    assert "git commit" in summary and "pytest tiny run" in summary and "steps: 3" in summary
+    data = json.loads((out / "summary.json").read_text())
+    assert set(data["methods"]) == set(METHODS) and data["methods"]["blurry"]["n"] == 2
+    assert Image.open(out / "figure.png").size[0] > 5 * 32
+    assert json.loads((out / "bench_config.json").read_text())["steps"] == 3
+
+
+def test_blurry_row_matches_the_measurement(first_run):
+    config, _ = first_run
+    cache = ResultCache(Path(config.out) / "cache")
+    case = list_cases(config)[0]
+    m = load_measurement(case, config)
+    torch.testing.assert_close(cache.image("blurry", case), m.y, atol=1e-4, rtol=0)
+    record = json.loads(cache.record_path("blurry", case).read_text())
+    assert record["metrics"]["psnr"] == pytest.approx(
+        float(-10 * torch.log10(((m.y.double() - m.sharp.double()) ** 2).mean())), abs=1e-6)
+
+
+def test_rerun_uses_the_cache(first_run):
+    config, _ = first_run
+    cache_files = sorted((Path(config.out) / "cache").rglob("*"))
+    mtimes = [p.stat().st_mtime_ns for p in cache_files]
+    again = run_benchmark(config, command="again")
+    assert again.computed == 0 and again.cached == 8
+    assert [p.stat().st_mtime_ns for p in cache_files] == mtimes
+    assert again.rows == first_run[1].rows
+
+
+def test_changed_steps_recomputes_only_the_diffusion_methods(first_run, tmp_path):
+    config, _ = first_run
+    import shutil
+    out = tmp_path / "copy"
+    shutil.copytree(config.out, out)
+    changed = config.replace(out=str(out), steps=2)
+    result = run_benchmark(changed)
+    assert result.computed == 4 and result.cached == 4  # blinddps + dps-oracle rerun, 2 images each
+
+
+def test_measurement_is_seeded_per_image(image_dir, tiny_priors, tmp_path):
+    config = tiny_config(image_dir, tmp_path, tiny_priors)
+    cases = list_cases(config)
+    one, two = load_measurement(cases[1], config), load_measurement(cases[1], config)
+    assert torch.equal(one.y, two.y) and torch.equal(one.kernel, two.kernel)
+    assert one.y.shape == (1, 1, 32, 32) and one.kernel.shape == (8, 8)
+    torch.testing.assert_close(one.kernel.sum(), torch.tensor(1.0))
+    other_seed = load_measurement(cases[1], config.replace(seed=2))
+    assert not torch.equal(other_seed.kernel, one.kernel)
+    # The measurement of image i does not depend on which other images are in the run.
+    assert torch.equal(load_measurement(cases[1], config.replace(limit=2)).y, one.y)
+
+
+def test_kernels_file_gives_kernel_j_to_image_j(image_dir, tiny_priors, tmp_path):
+    kernels = np.random.default_rng(0).random((3, 7, 7)).astype(np.float32)
+    np.savez(tmp_path / "k.npz", kernels=kernels)
+    config = tiny_config(image_dir, tmp_path, tiny_priors, kernels=str(tmp_path / "k.npz"), noise=0.0)
+    m = load_measurement(list_cases(config)[1], config)
+    torch.testing.assert_close(m.kernel, torch.from_numpy(kernels[1] / kernels[1].sum()))
+    torch.testing.assert_close(m.y, Blur("reflect")(m.sharp, kernel=m.kernel).clamp(0, 1))
+
+
+def test_shard_splits_disjointly_and_covers_everything():
+    items = list(range(11))
+    parts = [shard(items, r, 3) for r in range(3)]
+    assert sorted(sum(parts, [])) == items
+    assert all(not set(a) & set(b) for i, a in enumerate(parts) for b in parts[i + 1:])
+    assert parts[1] == [1, 4, 7, 10]
+    with pytest.raises(ValueError):
+        shard(items, 3, 3)
+
+
+def test_two_shards_merge_to_the_full_result(image_dir, tiny_priors, tmp_path):
+    config = tiny_config(image_dir, tmp_path, tiny_priors, methods=("blurry", "pan-l0"))
+    with pytest.raises(RuntimeError, match="missing"):
+        run_benchmark(config, rank=0, world_size=2)  # rank 1's share is not there yet
+    rank1 = run_benchmark(config, rank=1, world_size=2)
+    assert rank1.summary is None and rank1.computed == 2
+    rank0 = run_benchmark(config, rank=0, world_size=2)
+    assert rank0.computed == 0 and rank0.cached == 2  # its share was finished by the failed try
+    assert {(r["method"], r["image"]) for r in rank0.rows} == {(m, i) for m in ("blurry", "pan-l0") for i in "ab"}
+
+
+def test_levin_cases_and_measurements(shared_dir, tmp_path):
+    root = shared_dir / "data" / "bench" / "levin09"
+    if not root.is_dir():
+        pytest.skip(f"Levin data not found at {root}")
+    config = BenchConfig(images=str(root), out=str(tmp_path), task="levin")
+    cases = list_cases(config)
+    assert len(cases) == 32 and cases[0].name == "im_1_ker_1" and cases[-1].name == "im_4_ker_8"
+    sizes = {13, 15, 17, 19, 21, 23, 27}
+    for case in cases[:8]:
+        m = load_measurement(case, config)
+        k = m.kernel.shape[-1]
+        assert m.sharp.shape == m.y.shape == (1, 1, 255, 255) and k in sizes and m.kernel.shape == (k, k)
+        assert m.blind_kernel_size == 64 and m.border == k // 2
+    # Levin's files are circular convolutions; the 64 support padding keeps the blur.
+    m = load_measurement(cases[3], config)
+    padded = pad_kernel_to(m.kernel, 64)
+    err = (Blur("circular")(m.sharp, kernel=padded) - m.y).abs().mean()
+    assert err < 1 / 255
+
+
+def _runslow(request) -> bool:
+    return bool(request.config.getoption("--runslow", default=False) or os.environ.get("BLINDDPS_RUNSLOW"))
+
+
+def test_torchrun_two_processes(image_dir, tmp_path, request):
+    """A real `torchrun --nproc-per-node 2` run on CPU (gloo barrier, rank 0 merges)."""
+    if not _runslow(request):
+        pytest.skip("slow (two fresh Python processes, ~30-60 s on 2 busy cores): --runslow or BLINDDPS_RUNSLOW=1")
+    out = tmp_path / "dist"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc-per-node", "2", "--master-port", "0", "-m", "blinddps", "bench",
+           "--images", str(image_dir), "--methods", "blurry", "--crop", "32", "--kernel-size", "8", "-o", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rank 0:" in proc.stderr and "rank 1:" in proc.stderr
+    with open(out / "per_image.csv") as fh:
+        assert sorted(r["image"] for r in csv.DictReader(fh)) == ["a", "b"]

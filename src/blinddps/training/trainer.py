@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Callable
@@ -68,6 +69,8 @@ class Trainer:
         self.process = VPProcess(self.diffusion)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
+        self.wall_seconds = 0.0  # training time summed over resumed sessions
+        self._clock = time.perf_counter()
         self.ddp = self._wrap(self.model)
 
     def _wrap(self, model):
@@ -93,17 +96,22 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
 
     def save(self) -> Path:
         if self.rank != 0:
             return self.out / "ema.safetensors"
         self.out.mkdir(parents=True, exist_ok=True)
-        state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
+        now = time.perf_counter()
+        self.wall_seconds += now - self._clock
+        self._clock = now
+        state = {"wall_seconds": self.wall_seconds, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "step": self.step, "config": self.config.to_dict()}
         with atomic_path(self.out / "state.pt") as tmp:
             torch.save(state, tmp)
         write_json_atomic(self.out / "config.json", self.config.to_dict())
         training = {"config": self.config.to_dict(), "step": self.step, "world_size": self.world,
+                    "wall_seconds": round(self.wall_seconds, 1), "machine": _machine(),
                     "device": str(self.device), "torch": torch.__version__}
         return save_prior(self.out / "ema", self.ema, kind=self.config.kind, diffusion=self.diffusion,
                           transform=getattr(self.stream, "transform", None), training=training)
@@ -162,6 +170,12 @@ class Trainer:
         process = VPProcess(self.diffusion.replace(respacing=self.config.preview_steps))
         return DiffusionPrior(self.ema.eval(), process, self.stream.transform if hasattr(self.stream, "transform")
                               else _image_transform(), self.stream.channels, name=self.config.kind)
+
+
+def _machine() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
 def _image_transform():

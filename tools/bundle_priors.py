@@ -1,0 +1,40 @@
+"""Copy trained priors from their run folders into the package as fp16 safetensors.
+
+    python tools/bundle_priors.py --kernel runs/kernel-64 --image runs/natural-rgb --tilt runs/tilt
+
+Each run folder holds `ema.safetensors` + `ema.json` written by `blinddps train`; the
+bundled copy keeps the JSON's training provenance (config, step, wall time, machine).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from blinddps.priors.bundle import BUNDLED_DIR, load_prior, save_prior
+
+NAMES = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
+
+
+def bundle(kind: str, run: Path) -> Path:
+    import json
+
+    meta = json.loads((run / "ema.json").read_text())
+    prior = load_prior(run / "ema.safetensors", kind=kind)
+    return save_prior(BUNDLED_DIR / NAMES[kind], prior.network, kind=kind, diffusion=prior.process.config,
+                      transform=prior.transform, training=meta.get("training", {}), half=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for kind in NAMES:
+        parser.add_argument(f"--{kind}", type=Path, help=f"run folder of the {kind} prior")
+    args = parser.parse_args()
+    for kind in NAMES:
+        run = getattr(args, kind)
+        if run is not None:
+            path = bundle(kind, run)
+            print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,10 @@
-"""Shared CLI plumbing: one-line errors, device choice, quiet mode."""
+"""Shared CLI plumbing: one-line errors, device choice, quiet mode, output folders."""
 from __future__ import annotations
 
 import functools
 import sys
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -50,3 +52,33 @@ device_option = click.option("--device", default="auto", show_default=True,
                              help="cpu, cuda, cuda:N, or auto (CUDA when available).")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+
+
+def one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """An exception (or text) as one line of at most ``limit`` characters."""
+    text = " ".join(str(exc).split()) or (type(exc).__name__ if isinstance(exc, BaseException) else "")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA / MPS / CPU allocation failures all say 'out of memory' in a RuntimeError."""
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        isinstance(exc, MemoryError) or "out of memory" in str(exc).lower())
+
+
+OUT_OF_MEMORY_HINT = "out of memory: try a smaller --max-size (e.g. 256) or --device cpu"
+
+
+def ensure_writable_dir(path: str | Path) -> Path:
+    """Create the output folder if needed and prove it is writable (a test file); else UserError."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output folder {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or one_line(exc)
+        raise UserError(f"output folder {folder} is not writable: {reason}") from exc
+    return folder

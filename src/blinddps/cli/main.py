@@ -4,6 +4,9 @@ from __future__ import annotations
 import click
 
 from .bench import bench_command
+from .demo import demo_command
+from .restore import deblur_command, turbulence_command
+from .simulate import simulate_command
 from .train import sample_command, train_command
 
 
@@ -13,6 +16,10 @@ def cli() -> None:
     """Blind deblurring and imaging through turbulence with parallel diffusion priors (BlindDPS)."""
 
 
+cli.add_command(deblur_command)
+cli.add_command(turbulence_command)
+cli.add_command(simulate_command)
+cli.add_command(demo_command)
 cli.add_command(train_command)
 cli.add_command(sample_command)
 cli.add_command(bench_command)

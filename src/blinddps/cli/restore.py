@@ -1,0 +1,360 @@
+"""`blinddps deblur` and `blinddps turbulence`: restore a batch of photos, one set of outputs each.
+
+Both commands run `run_batch(turbulence=...)`: the priors are loaded once, then every photo
+is read, restored with `blinddps.tasks.restore` and its outputs written atomically into
+OUTDIR.  A bad photo is reported as `error: <file>: <reason>` and the batch carries on.
+Exit codes: 0 all photos restored, 1 at least one photo failed, 2 usage errors (bad options,
+an output folder that cannot be written, a prior that cannot be loaded).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, kernel_to_image, list_images,
+                  read_image, save_figure, save_npy_atomic, tensor_to_pil, tile_figure, write_image,
+                  write_json_atomic)
+from ..priors import DiffusionPrior
+from ..priors.bundle import BUNDLED, PriorNotFoundError, load_prior
+from ..solvers import SamplingDivergedError, StepInfo
+from ..tasks import RestoreConfig, RestoreResult, restore
+from .common import (OUT_OF_MEMORY_HINT, UserError, device_option, ensure_writable_dir, friendly_errors,
+                     is_out_of_memory, one_line, resolve_device, seed_option)
+
+PRIOR_CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
+
+
+def package_version() -> str:
+    try:
+        return version("blinddps")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- priors
+
+
+def load_priors(config: RestoreConfig, turbulence: bool) -> dict[str, DiffusionPrior]:
+    """Load every prior the task needs once, respaced to config.steps; UserError if one fails."""
+    names = {"image": config.image_prior, "kernel": config.kernel_prior}
+    if turbulence:
+        names["tilt"] = config.tilt_prior
+    respacing = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
+    return {kind: _load_prior(kind, name, config.device, respacing)
+            for kind, name in names.items() if not (name == "uniform" and kind != "image")}
+
+
+def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
+    option = f"--{kind}-prior"
+    try:
+        prior = load_prior(name, kind=kind, device=device, respacing=respacing)
+    except PriorNotFoundError as exc:
+        hint = f" (pass a checkpoint path with {option})" if name in BUNDLED else ""
+        raise UserError(f"{option}: {one_line(exc)}{hint}") from exc
+    except Exception as exc:  # corrupt files and foreign weights raise many exception types
+        if is_out_of_memory(exc):
+            raise UserError(f"{option} {name}: {OUT_OF_MEMORY_HINT}") from exc
+        raise UserError(f"{option} {name}: cannot load it as the {kind} prior: {one_line(exc)}") from exc
+    if prior.channels != PRIOR_CHANNELS[kind]:
+        raise UserError(f"{option} {name}: the network has {prior.channels} channel(s) but a {kind} prior needs "
+                        f"{PRIOR_CHANNELS[kind]}: wrong checkpoint?")
+    return prior
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class StepBar:
+    """A tqdm bar over the sampling steps, fed by the solver's StepInfo callback (shows the misfit)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str = "steps"):
+        self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True)
+
+    def __call__(self, info: StepInfo) -> None:
+        self.bar.total = info.num_steps
+        self.bar.set_postfix(misfit=f"{float(info.loss.mean()):.4g}", refresh=False)
+        self.bar.update(1)
+
+    def __enter__(self) -> "StepBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line without breaking the progress bars."""
+    tqdm.write(text, file=sys.stderr if err else sys.stdout)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def restored_suffix(path: Path) -> str:
+    """The input's suffix when we can write that format, else .png."""
+    return path.suffix if path.suffix.lower() in WRITE_FORMATS else ".png"
+
+
+def output_paths(path: Path, stem: str, outdir: Path, config: RestoreConfig, turbulence: bool) -> dict[str, Path]:
+    names = {"restored": f"{stem}_restored{restored_suffix(path)}", "kernel_png": f"{stem}_kernel.png",
+             "kernel_npy": f"{stem}_kernel.npy", "config": f"{stem}_config.json"}
+    if config.samples > 1:
+        names["std"] = f"{stem}_std.png"
+    if config.record_every:
+        names["progress"] = f"{stem}_progress.png"
+    if turbulence:
+        names.update(tilt_npy=f"{stem}_tilt.npy", tilt_png=f"{stem}_tilt.png")
+    return {key: outdir / name for key, name in names.items()}
+
+
+def save_kernel(kernel: torch.Tensor, npy: Path, png: Path) -> None:
+    """(K, K) kernel -> float32 .npy (non-negative, sum 1) and a PNG scaled by its maximum."""
+    k = kernel.detach().cpu().double().clamp(min=0)
+    k = k / k.sum() if k.sum() > 0 else torch.full_like(k, 1 / k.numel())
+    save_npy_atomic(npy, k.numpy().astype(np.float32))
+    save_figure(kernel_to_image(k, upscale=1), png)
+
+
+def save_scaled_map(values: torch.Tensor, path: Path) -> float:
+    """Non-negative (H, W) map as a grey PNG scaled by its maximum; returns that maximum."""
+    top = float(values.max())
+    save_figure(tensor_to_pil((values / top if top > 0 else values).clamp(0, 1)[None]), path)
+    return top
+
+
+def progress_strip(result: RestoreResult, channels: int, every: int, height: int = 128) -> Image.Image:
+    """The recorded x0 estimates of the first sample side by side, captioned with their step
+    (the solver records steps 0, every, 2 every, ... and the last one)."""
+    h, w = result.info["working_size"]
+    n = result.info["steps"]
+    steps = [s for s in range(n) if s % every == 0 or s == n - 1]
+    panels = []
+    for step, frame in zip(steps, result.frames):
+        img = ((frame["image"][0, :, :h, :w].float() + 1) / 2).clamp(0, 1)
+        panels.append((f"step {step + 1}/{n}", img.mean(0, keepdim=True) if channels == 1 else img))
+    return tile_figure(panels, height=min(h, height))
+
+
+def write_outputs(paths: dict[str, Path], loaded: LoadedImage, result: RestoreResult, record: dict) -> list[str]:
+    """Write every output of one photo (config JSON last); returns notes for the user."""
+    notes = list(write_image(paths["restored"], result.image, bit_depth=loaded.bit_depth, mode=loaded.mode).notes)
+    save_kernel(result.kernel, paths["kernel_npy"], paths["kernel_png"])
+    if "std" in paths and result.std is not None:
+        record["info"]["std_png_max"] = save_scaled_map(result.std[0].mean(0), paths["std"])
+    if "progress" in paths and result.frames:
+        strip = progress_strip(result, loaded.tensor.shape[1], record["config"]["record_every"])
+        save_figure(strip, paths["progress"])
+    if "tilt_npy" in paths and result.tilt is not None:
+        save_npy_atomic(paths["tilt_npy"], result.tilt.float().numpy())
+        record["info"]["tilt_png_max_px"] = save_scaled_map(result.tilt.float().norm(dim=0), paths["tilt_png"])
+    record["outputs"] = {key: p.name for key, p in paths.items()}
+    write_json_atomic(paths["config"], record)
+    return notes
+
+
+# --------------------------------------------------------------------------- one photo, a batch
+
+
+def _resolution_note(loaded: LoadedImage, max_size: int) -> str | None:
+    h, w = loaded.hw
+    if not max_size or max(h, w) <= max_size:
+        return None
+    scale = max_size / max(h, w)
+    return (f"{w}x{h} is larger than --max-size {max_size}: restored at "
+            f"{max(1, round(w * scale))}x{max(1, round(h * scale))}, and the outputs are at that size")
+
+
+def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, priors: dict, *, turbulence: bool,
+                 inputs: list[Path], progress: bool) -> list[str]:
+    """Read, restore and write one photo; returns notes.  Raises on any failure."""
+    loaded = read_image(path)
+    paths = output_paths(path, stem, outdir, config, turbulence)
+    for p in paths.values():
+        ensure_not_input(p, inputs)
+    notes = list(loaded.notes) + (["alpha channel dropped"] if loaded.had_alpha else [])
+    note = _resolution_note(loaded, config.max_size)
+    if note:
+        notes.append(note)
+        if progress:
+            say(f"note: {path}: {note}", err=True)
+    with StepBar(progress, config.steps, desc=path.name) as bar:
+        result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors)
+    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"]}
+    record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
+              "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
+                              "bit_depth": loaded.bit_depth, "format": loaded.format},
+              "info": {**result.info, "version": package_version(), "torch": torch.__version__},
+              "notes": notes}
+    if resolved["kernel_size"] != config.kernel_size:
+        notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
+    return notes + write_outputs(paths, loaded, result, record)
+
+
+def failure_reason(exc: BaseException, path: Path) -> str:
+    """One line saying why a photo failed, without repeating its path."""
+    if is_out_of_memory(exc):
+        return OUT_OF_MEMORY_HINT
+    if isinstance(exc, SamplingDivergedError):
+        return f"sampling diverged ({one_line(exc)}): try a smaller --zeta or another --seed"
+    text = one_line(exc)
+    for tail in (f": {path}", f" {path}"):
+        if text.endswith(tail) and len(text) > len(tail):
+            text = text[: -len(tail)]
+    if not isinstance(exc, (ImageReadError, ValueError, OSError)):
+        text = f"{type(exc).__name__}: {text} (set BLINDDPS_DEBUG=1 for the traceback)"
+    return text
+
+
+def unique_stems(paths: list[Path]) -> list[str]:
+    """File stems, with -2, -3, ... added where two inputs share one (a/x.png, b/x.png)."""
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        stems.append(p.stem if seen[p.stem] == 1 else f"{p.stem}-{seen[p.stem]}")
+    return stems
+
+
+def run_batch(images: tuple[str, ...], outdir: str, config: RestoreConfig, *, turbulence: bool,
+              quiet: bool) -> int:
+    """Restore every photo; returns the exit code (0 all restored, 1 some failed)."""
+    outdir_path = ensure_writable_dir(outdir)
+    paths = list_images(images)
+    if not paths:
+        raise UserError(f"no image files found in {', '.join(images)}")
+    priors = load_priors(config, turbulence)
+    failed = 0
+    with tqdm(paths, desc="images", unit="img", disable=quiet or len(paths) == 1, dynamic_ncols=True) as bar:
+        for path, stem in zip(bar, unique_stems(paths)):
+            try:
+                notes = restore_file(path, stem, outdir_path, config, priors, turbulence=turbulence,
+                                     inputs=paths, progress=not quiet)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one bad photo must not stop the batch
+                if os.environ.get("BLINDDPS_DEBUG"):
+                    raise
+                failed += 1
+                say(f"error: {path}: {failure_reason(exc, path)}", err=True)
+                if is_out_of_memory(exc) and torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            if not quiet:
+                say(f"{path} -> {outdir_path / stem}_restored{restored_suffix(path)}"
+                    + "".join(f"\n  note: {n}" for n in notes if "--max-size" not in n))
+    if not quiet:
+        click.echo(f"restored {len(paths) - failed} of {len(paths)} image(s) into {outdir_path}")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+# --------------------------------------------------------------------------- the commands
+
+PRIOR_HELP = "Bundled name ({}), or a checkpoint path (ours, or the paper's {})."
+
+
+def restore_options(func):
+    """Options shared by `deblur` and `turbulence` (and the prior options of `demo`)."""
+    options = [
+        click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+                     help="Output folder (created if missing)."),
+        click.option("--kernel-size", type=click.IntRange(3, 512), default=64, show_default=True,
+                     help="Side of the unknown blur kernel in pixels."),
+        click.option("--steps", type=click.IntRange(1, 1000), default=100, show_default=True,
+                     help="Diffusion steps (more: slower, usually better)."),
+        click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True),
+        click.option("--step-size", type=click.Choice(["sqrt_abar", "constant"]), default="sqrt_abar",
+                     show_default=True, help="Guidance step rule: released code (sqrt_abar) or the paper's text."),
+        click.option("--zeta", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+                     help="Guidance step size."),
+        click.option("--zeta-kernel", type=click.FloatRange(0), default=1.0, show_default=True,
+                     help="Extra factor on the kernel's guidance step."),
+        click.option("--kernel-sparsity", type=click.FloatRange(0), default=0.0, show_default=True,
+                     help="Weight of an l1 sparsity prior on the kernel (0: off)."),
+        click.option("--padding", type=click.Choice(["reflect", "circular", "zeros"]), default="reflect",
+                     show_default=True, help="Blur boundary condition."),
+        click.option("--max-size", type=click.IntRange(0), default=512, show_default=True,
+                     help="Photos with a longer side are restored, and written, at this size (0: no limit)."),
+        click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True,
+                     help="Posterior samples: writes their mean and a per-pixel std map."),
+        click.option("--record-every", type=click.IntRange(0), default=0, show_default=True,
+                     help="Save a strip of the estimate every N steps (0: off)."),
+        click.option("--image-prior", default="natural-rgb", show_default=True,
+                     help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
+        click.option("--kernel-prior", default="kernel-64", show_default=True,
+                     help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt") + " 'uniform': no kernel prior."),
+        seed_option, device_option,
+        click.option("--autocast", is_flag=True, help="bfloat16 autocast of the networks (CUDA only)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars, notes or summary; errors still show."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_config(device: str, autocast: bool, quiet: bool, tilt_prior: str = "tilt", zeta_tilt: float = 1.0,
+                **options) -> RestoreConfig:
+    """The RestoreConfig of the command-line options, device resolved."""
+    dev = resolve_device(device)
+    if autocast and dev.type != "cuda":
+        autocast = False
+        if not quiet:
+            say("note: --autocast applies on CUDA only; running in float32", err=True)
+    return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt, **options)
+
+
+IMAGES = click.argument("images", nargs=-1, required=True, type=click.Path())
+
+
+@click.command("deblur", short_help="Blind deblurring of photos: sharp photo + blur kernel.")
+@IMAGES
+@restore_options
+@friendly_errors
+def deblur_command(images, outdir, quiet, **options):
+    """Blind deblurring: estimate the sharp photo and the blur kernel of each IMAGE.
+
+    IMAGE may be a folder (its image files are used).  For every photo OUTDIR gets
+    <stem>_restored.<same format> (same bit depth and grey/colour as the input),
+    <stem>_kernel.png / .npy (float32, sums to 1), <stem>_config.json, and with
+    --samples N > 1 <stem>_std.png.  Exit code 0: all restored; 1: some photo failed
+    (each reported as "error: FILE: reason"); 2: usage error.
+
+    \b
+    Examples:
+      blinddps deblur photo.jpg -o out
+      blinddps deblur shots/ -o out --steps 200 --samples 4 --device cuda
+      blinddps deblur face.png -o out --image-prior ffhq_10m.pt --kernel-prior kernel_checkpoint.pt
+    """
+    config = make_config(quiet=quiet, **options)
+    sys.exit(run_batch(images, outdir, config, turbulence=False, quiet=quiet))
+
+
+@click.command("turbulence", short_help="Imaging through turbulence: photo + kernel + tilt field.")
+@IMAGES
+@restore_options
+@click.option("--tilt-prior", default="tilt", show_default=True,
+              help=PRIOR_HELP.format("tilt", "tilt_checkpoint.pt") + " 'uniform': no tilt prior.")
+@click.option("--zeta-tilt", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Extra factor on the tilt field's guidance step.")
+@friendly_errors
+def turbulence_command(images, outdir, quiet, **options):
+    """Imaging through turbulence: estimate the photo, a blur kernel and a tilt field.
+
+    Writes what `deblur` writes plus <stem>_tilt.npy (2, H, W, in pixels) and
+    <stem>_tilt.png (tilt magnitude, scaled by its maximum).  Exit codes as `deblur`.
+
+    \b
+    Examples:
+      blinddps turbulence hot-road.png -o out
+      blinddps turbulence frames/ -o out --steps 200 --tilt-prior my-tilt.safetensors
+    """
+    config = make_config(quiet=quiet, **options)
+    sys.exit(run_batch(images, outdir, config, turbulence=True, quiet=quiet))

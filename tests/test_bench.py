@@ -136,14 +136,15 @@ def test_shard_splits_disjointly_and_covers_everything():
 
 
 def test_two_shards_merge_to_the_full_result(image_dir, tiny_priors, tmp_path):
-    config = tiny_config(image_dir, tmp_path, tiny_priors, methods=("blurry", "pan-l0"))
+    config = tiny_config(image_dir, tmp_path, tiny_priors, methods=("blurry",))
     with pytest.raises(RuntimeError, match="missing"):
         run_benchmark(config, rank=0, world_size=2)  # rank 1's share is not there yet
     rank1 = run_benchmark(config, rank=1, world_size=2)
-    assert rank1.summary is None and rank1.computed == 2
+    assert rank1.summary is None and rank1.computed == 1 and rank1.cached == 0
     rank0 = run_benchmark(config, rank=0, world_size=2)
-    assert rank0.computed == 0 and rank0.cached == 2  # its share was finished by the failed try
-    assert {(r["method"], r["image"]) for r in rank0.rows} == {(m, i) for m in ("blurry", "pan-l0") for i in "ab"}
+    assert rank0.computed == 0 and rank0.cached == 1  # its share was finished by the failed try
+    assert sorted(r["image"] for r in rank0.rows) == ["a", "b"]
+    assert (tmp_path / "summary.md").is_file() and (tmp_path / "figure.png").is_file()
 
 
 def test_levin_cases_and_measurements(shared_dir, tmp_path):
@@ -166,20 +167,15 @@ def test_levin_cases_and_measurements(shared_dir, tmp_path):
     assert err < 1 / 255
 
 
-def _runslow(request) -> bool:
-    return bool(request.config.getoption("--runslow", default=False) or os.environ.get("BLINDDPS_RUNSLOW"))
-
-
-def test_torchrun_two_processes(image_dir, tmp_path, request):
-    """A real `torchrun --nproc-per-node 2` run on CPU (gloo barrier, rank 0 merges)."""
-    if not _runslow(request):
-        pytest.skip("slow (two fresh Python processes, ~30-60 s on 2 busy cores): --runslow or BLINDDPS_RUNSLOW=1")
+def test_torchrun_two_processes(image_dir, tmp_path):
+    """A real `torchrun --nproc-per-node 2` run on CPU (gloo barrier, rank 0 merges): about
+    15 s on 2 busy cores, so not marked slow."""
     out = tmp_path / "dist"
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc-per-node", "2", "--master-port", "0", "-m", "blinddps", "bench",
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "blinddps", "bench",
            "--images", str(image_dir), "--methods", "blurry", "--crop", "32", "--kernel-size", "8", "-o", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rank 0:" in proc.stderr and "rank 1:" in proc.stderr
     with open(out / "per_image.csv") as fh:

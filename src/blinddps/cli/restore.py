@@ -141,7 +141,7 @@ def progress_strip(result: RestoreResult, channels: int, every: int, height: int
     for step, frame in zip(steps, result.frames):
         img = ((frame["image"][0, :, :h, :w].float() + 1) / 2).clamp(0, 1)
         panels.append((f"step {step + 1}/{n}", img.mean(0, keepdim=True) if channels == 1 else img))
-    return tile_figure(panels, height=min(h, height))
+    return tile_figure(panels, height=max(96, min(h, height)))
 
 
 def write_outputs(paths: dict[str, Path], loaded: LoadedImage, result: RestoreResult, record: dict) -> list[str]:

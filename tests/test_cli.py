@@ -1,0 +1,377 @@
+"""The product: `blinddps deblur / turbulence / simulate / demo` on tiny inputs with tiny priors.
+
+The runs that matter as a user sees them go through the real CLI in subprocesses
+(`python -m blinddps ...`).  Importing torch costs several seconds per process on a busy
+2-core machine, so those runs are started together (a few at a time) by one module fixture
+and the tests check their results.  Cases that need a fault injected (out of memory) or that
+only check an early refusal run in-process through click's CliRunner.  Priors are tiny and
+random: outputs are checked for format, shape, range and bookkeeping, not for quality.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from blinddps.cli.main import cli
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+ENV.pop("BLINDDPS_DEBUG", None)
+TINY = ["--steps", "3", "--device", "cpu"]
+BATCH_KERNEL = 12  # larger than small.png (10x10), smaller than the good images
+
+# (file in the batch, fragment of its one-line error)
+BAD_INPUTS = [
+    ("missing.png", "no such file"),
+    ("notimage.png", "not an image file"),
+    ("empty.png", "empty file"),
+    ("pixel.png", "image too small (1x1"),
+    ("small.png", f"kernel size {BATCH_KERNEL} is larger than the image (10x10)"),
+    ("trunc.png", "truncated or corrupt image"),
+]
+GOOD_INPUTS = {"rgb.png": ("PNG", "RGB", 8), "grey16.png": ("PNG", "I;16", 16), "photo.jpg": ("JPEG", "RGB", 8)}
+
+
+def _cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "blinddps", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, cwd=cwd, timeout=600)
+
+
+def _smooth(h: int, w: int, c: int, seed: int) -> np.ndarray:
+    """A smooth random image (H, W, C) in [0, 1]: upsampled noise, like a blurry photo."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand((1, c, h // 4 + 1, w // 4 + 1), generator=g)
+    return torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear")[0].permute(1, 2, 0).numpy()
+
+
+def _make_inputs(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((_smooth(40, 48, 3, 0) * 255).round().astype(np.uint8)).save(folder / "rgb.png")
+    Image.fromarray((_smooth(36, 40, 1, 1)[..., 0] * 65535).round().astype(np.uint16)).save(folder / "grey16.png")
+    Image.fromarray((_smooth(40, 40, 3, 2) * 255).round().astype(np.uint8)).save(folder / "photo.jpg", quality=90)
+    Image.fromarray((_smooth(72, 72, 3, 3) * 255).round().astype(np.uint8)).save(folder / "wide.png")
+    (folder / "notimage.png").write_text("this is not a picture\n")
+    (folder / "empty.png").write_bytes(b"")
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(folder / "pixel.png")
+    Image.new("RGB", (10, 10), (10, 20, 30)).save(folder / "small.png")
+    data = (folder / "rgb.png").read_bytes()
+    (folder / "trunc.png").write_bytes(data[: len(data) // 2])
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_priors) -> dict:
+    """Every subprocess run of this file, started a few at a time; name -> (result, folder)."""
+    root = tmp_path_factory.mktemp("cli")
+    _make_inputs(root / "in")
+    batch = root / "batch"  # the batch writes beside its inputs: output folder == input folder
+    _make_inputs(batch)
+    priors = ["--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"]]
+    src = root / "in"
+    jobs = {
+        "batch": (*(batch / n for n in GOOD_INPUTS), *(batch / n for n, _ in BAD_INPUTS), "-o", batch,
+                  "--kernel-size", BATCH_KERNEL, "--samples", 2, "--record-every", 2, *TINY, *priors),
+        "single": (src / "rgb.png", "-o", root / "single", "--kernel-size", 8, "--max-size", 32,
+                   "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"], *TINY),
+        "turbulence": (src / "rgb.png", "-o", root / "turb", "--kernel-size", 8, "--tilt-prior", tiny_priors["tilt"],
+                       "-q", *TINY, *priors),
+        "sim_a": (src / "grey16.png", "-o", root / "sim" / "a.png", "--kernel-size", 8, "--seed", 5),
+        "demo": ("-o", root / "demo", "--size", 48, "--kernel-size", 8, *TINY, *priors),
+        "unknown_prior": (src / "rgb.png", "-o", root / "never", "--image-prior", "no-such-prior", *TINY),
+    }
+    commands = {"batch": "deblur", "single": "deblur", "turbulence": "turbulence", "sim_a": "simulate",
+                "demo": "demo", "unknown_prior": "deblur"}
+    before = _digest(batch)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_cli, commands[name], *args) for name, args in jobs.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    return {"root": root, "src": src, "batch_dir": batch, "batch_before": before, **results}
+
+
+def _stderr_clean(result) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+# --------------------------------------------------------------------------- deblur: a batch with bad files
+
+
+def test_batch_with_bad_files_exits_1_and_restores_the_good_ones(runs):
+    result = runs["batch"]
+    assert result.returncode == 1, result.stderr
+    _stderr_clean(result)
+    for name in GOOD_INPUTS:
+        stem = Path(name).stem
+        for suffix in (f"_restored{Path(name).suffix}", "_kernel.png", "_kernel.npy", "_config.json", "_std.png",
+                       "_progress.png"):
+            assert (runs["batch_dir"] / f"{stem}{suffix}").is_file(), (f"{stem}{suffix} missing", result.stderr[-3000:])
+    assert f"restored {len(GOOD_INPUTS)} of {len(GOOD_INPUTS) + len(BAD_INPUTS)}" in result.stdout
+
+
+@pytest.mark.parametrize("name,fragment", BAD_INPUTS, ids=[n for n, _ in BAD_INPUTS])
+def test_each_bad_input_gets_one_error_line(runs, name, fragment):
+    lines = [line for line in runs["batch"].stderr.splitlines() if line.startswith("error: ")]
+    mine = [line for line in lines if line.startswith(f"error: {runs['batch_dir'] / name}: ")]
+    assert len(mine) == 1, lines
+    assert fragment in mine[0]
+    assert not list(runs["batch_dir"].glob(f"{Path(name).stem}_*")), "a failed photo must leave no outputs"
+
+
+def test_inputs_are_never_overwritten_when_outputs_go_beside_them(runs):
+    after = _digest(runs["batch_dir"])
+    assert {k: after[k] for k in runs["batch_before"]} == runs["batch_before"]
+
+
+@pytest.mark.parametrize("name", list(GOOD_INPUTS))
+def test_restored_keeps_format_bit_depth_mode_and_size(runs, name):
+    fmt, mode, _ = GOOD_INPUTS[name]
+    source = Image.open(runs["batch_dir"] / name)
+    with Image.open(runs["batch_dir"] / f"{Path(name).stem}_restored{Path(name).suffix}") as out:
+        assert (out.format, out.mode, out.size) == (fmt, mode, source.size)
+        if mode == "I;16":
+            assert np.asarray(out).max() > 255, "16-bit output must use 16-bit values"
+
+
+@pytest.mark.parametrize("name", list(GOOD_INPUTS))
+def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
+    k = np.load(runs["batch_dir"] / f"{Path(name).stem}_kernel.npy")
+    assert k.dtype == np.float32 and k.shape == (BATCH_KERNEL, BATCH_KERNEL)
+    assert (k >= 0).all() and abs(float(k.sum(dtype=np.float64)) - 1) < 1e-5
+    with Image.open(runs["batch_dir"] / f"{Path(name).stem}_kernel.png") as png:
+        assert np.asarray(png).max() == 255, "the kernel PNG is scaled by its maximum"
+
+
+def test_config_json_records_the_resolved_settings(runs):
+    record = json.loads((runs["batch_dir"] / "grey16_config.json").read_text())
+    config = record["config"]
+    assert (config["kernel_size"], config["steps"], config["samples"], config["record_every"]) == (BATCH_KERNEL, 3, 2, 2)
+    assert config["device"] == "cpu" and config["sampler"] == "ddpm" and config["padding"] == "reflect"
+    assert record["input"] == str(runs["batch_dir"] / "grey16.png")
+    assert record["input_image"] == {"width": 40, "height": 36, "mode": "L", "bit_depth": 16, "format": "PNG"}
+    info = record["info"]
+    assert info["seconds"] > 0 and info["nfe_per_image"] == 2 * 3 and info["scale"] == 1.0
+    assert info["working_size"] == [36, 40] and info["version"]
+    assert record["outputs"]["restored"] == "grey16_restored.png"
+
+
+def test_samples_write_a_std_map_of_the_image_size(runs):
+    with Image.open(runs["batch_dir"] / "rgb_std.png") as std:
+        assert std.size == (48, 40) and std.mode == "L"
+        assert np.asarray(std).max() == 255, "two different samples give a non-zero std"
+
+
+# --------------------------------------------------------------------------- deblur / turbulence: single photos
+
+
+def test_single_photo_exits_0_and_bounds_the_resolution(runs):
+    result, out = runs["single"], runs["root"] / "single"
+    assert result.returncode == 0, result.stderr
+    _stderr_clean(result)
+    assert "note:" in result.stderr and "--max-size 32" in result.stderr
+    with Image.open(out / "rgb_restored.png") as img:
+        assert img.size == (32, 27), "outputs are written at the bounded resolution"
+    record = json.loads((out / "rgb_config.json").read_text())
+    assert record["config"]["sampler"] == "ddim" and record["config"]["kernel_prior"] == "uniform"
+    assert record["info"]["working_size"] == [27, 32] and record["info"]["scale"] == pytest.approx(32 / 48)
+    assert not (out / "rgb_std.png").exists(), "one sample: no std map"
+
+
+def test_turbulence_writes_the_tilt_field(runs):
+    result, out = runs["turbulence"], runs["root"] / "turb"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr, "--quiet prints nothing on success"
+    tilt = np.load(out / "rgb_tilt.npy")
+    assert tilt.shape == (2, 40, 48) and tilt.dtype == np.float32 and np.isfinite(tilt).all()
+    with Image.open(out / "rgb_tilt.png") as png:
+        assert png.size == (48, 40)
+    assert np.load(out / "rgb_kernel.npy").sum() == pytest.approx(1, abs=1e-5)
+    assert (out / "rgb_restored.png").is_file()
+    assert json.loads((out / "rgb_config.json").read_text())["command"] == "turbulence"
+
+
+def test_unknown_prior_is_a_usage_error(runs):
+    result = runs["unknown_prior"]
+    assert result.returncode == 2
+    _stderr_clean(result)
+    assert "error: --image-prior: no prior named 'no-such-prior'" in result.stderr
+
+
+# --------------------------------------------------------------------------- simulate and demo
+
+
+def test_simulate_is_reproducible_and_keeps_bit_depth(runs):
+    sim = runs["root"] / "sim"
+    assert runs["sim_a"].returncode == 0, runs["sim_a"].stderr
+    again = _invoke("simulate", runs["src"] / "grey16.png", "-o", sim / "b.png", "--kernel-size", 8, "--seed", 5)
+    assert again.exit_code == 0, again.output
+    with Image.open(sim / "a.png") as a, Image.open(sim / "b.png") as b:
+        assert a.mode == "I;16" and a.size == (40, 36)
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    ka, kb = np.load(sim / "a_kernel.npy"), np.load(sim / "b_kernel.npy")
+    assert np.array_equal(ka, kb) and ka.shape == (8, 8) and abs(float(ka.sum()) - 1) < 1e-5 and (ka >= 0).all()
+    assert (sim / "a_kernel.png").is_file()
+    record = json.loads((sim / "a_config.json").read_text())
+    assert record["config"] == {"blur": "motion", "kernel_size": 8, "intensity": 0.5, "noise": 0.01,
+                                "padding": "reflect", "seed": 5}
+    with Image.open(runs["src"] / "grey16.png") as sharp, Image.open(sim / "a.png") as blurred:
+        assert not np.array_equal(np.asarray(sharp), np.asarray(blurred))
+    other = _invoke("simulate", runs["src"] / "grey16.png", "-o", sim / "c.png", "--kernel-size", 8, "--seed", 6)
+    assert other.exit_code == 0 and not np.array_equal(np.load(sim / "c_kernel.npy"), ka)
+
+
+def test_simulate_turbulence_writes_the_tilt(runs):
+    sim = runs["root"] / "sim"
+    result = _invoke("simulate", runs["src"] / "wide.png", "-o", sim / "t.png", "--blur", "turbulence",
+                     "--kernel-size", 8, "--std", 1.5)
+    assert result.exit_code == 0, result.output
+    assert np.load(sim / "t_tilt.npy").shape == (2, 72, 72)
+    assert (sim / "t_tilt.png").is_file() and (sim / "t_kernel.npy").is_file()
+    assert json.loads((sim / "t_config.json").read_text())["config"]["std"] == 1.5
+
+
+def test_demo_writes_the_figure_and_its_parts(runs):
+    result, out = runs["demo"], runs["root"] / "demo"
+    assert result.returncode == 0, result.stderr
+    _stderr_clean(result)
+    assert "demo.png" in result.stdout and "PSNR" in result.stdout and "MNC" in result.stdout
+    with Image.open(out / "demo.png") as fig:
+        assert fig.width > 5 * 128 and fig.mode == "RGB"
+    for name in ("sharp.png", "blurry.png", "restored.png", "kernel_true.npy", "kernel_estimated.npy"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "config.json").read_text())
+    assert set(record["metrics"]) == {"psnr_blurry", "psnr_restored", "kernel_mnc"}
+    assert 0 <= record["metrics"]["kernel_mnc"] <= 1 and record["size"] == 48
+    assert abs(float(np.load(out / "kernel_true.npy").sum()) - 1) < 1e-5
+
+
+# --------------------------------------------------------------------------- in-process: refusals and faults
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_error(result, fragment: str, code: int) -> None:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert fragment in result.stderr and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray((_smooth(32, 32, 3, 4) * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def _bad_checkpoints(folder: Path, tiny_priors) -> dict[str, tuple[str, str]]:
+    corrupt = folder / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00 not safetensors at all " * 8)
+    foreign = folder / "foreign.pt"
+    torch.save(torch.nn.Linear(3, 3).state_dict(), foreign)
+    return {"corrupt": (str(corrupt), "not a readable safetensors file"),
+            "wrong-architecture": (str(foreign), "not an ADM U-Net"),
+            "wrong-kind": (tiny_priors["kernel"], "is a kernel prior")}
+
+
+@pytest.mark.parametrize("case", ["corrupt", "wrong-architecture", "wrong-kind"])
+def test_unusable_checkpoint_is_one_line_exit_2(tmp_path, photo, tiny_priors, case):
+    path, fragment = _bad_checkpoints(tmp_path, tiny_priors)[case]
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--image-prior", path,
+                     "--kernel-prior", tiny_priors["kernel"], *TINY)
+    _one_error(result, fragment, 2)
+    assert "error: --image-prior" in result.stderr
+
+
+def test_unwritable_output_folder_is_refused_up_front(tmp_path, photo, tiny_priors):
+    result = _invoke("deblur", photo, "-o", photo / "sub", "--image-prior", tiny_priors["image"], *TINY)
+    _one_error(result, "is not writable", 2)
+    if os.geteuid() != 0:  # root writes anywhere: only the file-in-the-way case is testable then
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        _one_error(_invoke("deblur", photo, "-o", locked, *TINY), "is not writable", 2)
+
+
+def test_out_of_memory_fails_the_photo_with_a_hint(tmp_path, photo, tiny_priors, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB\n(more lines of advice)")
+
+    monkeypatch.setattr("blinddps.cli.restore.restore", no_memory)
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--image-prior", tiny_priors["image"],
+                     "--kernel-prior", tiny_priors["kernel"], "-q", *TINY)
+    _one_error(result, f"error: {photo}: out of memory: try a smaller --max-size", 1)
+    assert "--device cpu" in result.stderr
+
+
+def test_divergence_fails_the_photo_with_a_message(tmp_path, photo, tiny_priors):
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--zeta", "1e30", "-q",
+                     "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
+    _one_error(result, "sampling diverged", 1)
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_simulate_refuses_to_overwrite_its_input(photo):
+    before = photo.read_bytes()
+    result = _invoke("simulate", photo, "-o", photo, "--kernel-size", 8)
+    _one_error(result, "refusing to overwrite input file", 2)
+    assert photo.read_bytes() == before
+
+
+def test_bad_option_value_is_a_usage_error(tmp_path, photo):
+    result = _invoke("deblur", photo, "-o", tmp_path, "--sampler", "euler")
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+@pytest.mark.parametrize("command", ["deblur", "turbulence", "simulate", "demo"])
+def test_help_shows_an_example(command):
+    result = _invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and f"blinddps {command}" in result.output
+
+
+def test_top_level_help_lists_the_commands():
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for command in ("deblur", "turbulence", "simulate", "demo"):
+        assert command in result.output
+
+
+# --------------------------------------------------------------------------- the demo photo
+
+
+def test_demo_scene_is_deterministic_and_natural_looking():
+    from blinddps.demo_scene import demo_scene
+
+    a, b = demo_scene(64), demo_scene(64)
+    assert a.shape == (1, 3, 64, 64) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert 0 <= float(a.min()) and float(a.max()) <= 1
+    assert float(a.std()) > 0.1, "a scene, not a flat field"
+    sky, grass = a[0, :, 2, :].mean(1), a[0, :, -20, :].mean(1)
+    assert sky[2] > sky[0] and grass[1] > grass[2], "blue sky above, green land below"
+
+
+def test_demo_uses_the_astronaut_when_scikit_image_is_there(monkeypatch):
+    import types
+
+    from blinddps.cli.demo import sample_photo
+
+    fake = types.ModuleType("skimage")
+    fake.data = types.SimpleNamespace(astronaut=lambda: np.full((512, 400, 3), 128, np.uint8))
+    monkeypatch.setitem(sys.modules, "skimage", fake)
+    photo, source = sample_photo(48)
+    assert photo.shape == (1, 3, 48, 48) and "astronaut" in source
+    assert torch.allclose(photo, torch.full_like(photo, 128 / 255), atol=1e-3)

@@ -85,7 +85,8 @@ def runs(tmp_path_factory, tiny_priors) -> dict:
         "batch": (*(batch / n for n in GOOD_INPUTS), *(batch / n for n, _ in BAD_INPUTS), "-o", batch,
                   "--kernel-size", BATCH_KERNEL, "--samples", 2, "--record-every", 2, *TINY, *priors),
         "single": (src / "rgb.png", "-o", root / "single", "--kernel-size", 8, "--max-size", 32,
-                   "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"], *TINY),
+                   "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
+                   "--threads", 1, *TINY),
         "turbulence": (src / "rgb.png", "-o", root / "turb", "--kernel-size", 8, "--tilt-prior", tiny_priors["tilt"],
                        "-q", *TINY, *priors),
         "sim_a": (src / "grey16.png", "-o", root / "sim" / "a.png", "--kernel-size", 8, "--seed", 5),
@@ -156,7 +157,8 @@ def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
 def test_config_json_records_the_resolved_settings(runs):
     record = json.loads((runs["batch_dir"] / "grey16_config.json").read_text())
     config = record["config"]
-    assert (config["kernel_size"], config["steps"], config["samples"], config["record_every"]) == (BATCH_KERNEL, 3, 2, 2)
+    settings = (config["kernel_size"], config["steps"], config["samples"], config["record_every"])
+    assert settings == (BATCH_KERNEL, 3, 2, 2)
     assert config["device"] == "cpu" and config["sampler"] == "ddpm" and config["padding"] == "reflect"
     assert record["input"] == str(runs["batch_dir"] / "grey16.png")
     assert record["input_image"] == {"width": 40, "height": 36, "mode": "L", "bit_depth": 16, "format": "PNG"}
@@ -185,6 +187,7 @@ def test_single_photo_exits_0_and_bounds_the_resolution(runs):
     record = json.loads((out / "rgb_config.json").read_text())
     assert record["config"]["sampler"] == "ddim" and record["config"]["kernel_prior"] == "uniform"
     assert record["info"]["working_size"] == [27, 32] and record["info"]["scale"] == pytest.approx(32 / 48)
+    assert record["info"]["threads"] == 1
     assert not (out / "rgb_std.png").exists(), "one sample: no std map"
 
 

@@ -82,3 +82,12 @@ def ensure_writable_dir(path: str | Path) -> Path:
         reason = exc.strerror or one_line(exc)
         raise UserError(f"output folder {folder} is not writable: {reason}") from exc
     return folder
+
+
+threads_option = click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
+                              help="CPU threads (0: torch's default; 1 is often fastest on a busy machine).")
+
+
+def apply_threads(threads: int) -> None:
+    if threads:
+        torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ from ..demo_scene import demo_scene
 from ..io import read_image, save_figure, tile_figure, write_image, write_json_atomic
 from ..metrics import kernel_mnc, psnr
 from ..tasks import restore, simulate
-from .common import UserError, device_option, ensure_writable_dir, friendly_errors, seed_option
+from .common import UserError, device_option, ensure_writable_dir, friendly_errors, seed_option, threads_option
 from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_config, package_version, save_kernel
 
 # With networks the size of the bundled priors a step at 256x256 takes about 1-2.5 s on 2 CPU
@@ -71,9 +71,10 @@ def _figure(sharp, blurry, restored, k_true, k_est, numbers: dict):
               help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt"))
 @seed_option
 @device_option
+@threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @friendly_errors
-def demo_command(outdir, image, steps, size, kernel_size, image_prior, kernel_prior, seed, device, quiet):
+def demo_command(outdir, image, steps, size, kernel_size, image_prior, kernel_prior, seed, device, threads, quiet):
     """Show BlindDPS at work: blur a sample photo with a random camera-shake kernel
     (size 64, intensity 0.5, noise 0.01), restore it without knowing the kernel, and write
     OUTPUT/demo.png (sharp | blurry | restored | true kernel | estimated kernel, with PSNR
@@ -87,7 +88,7 @@ def demo_command(outdir, image, steps, size, kernel_size, image_prior, kernel_pr
     if kernel_size > size:
         raise UserError(f"--kernel-size {kernel_size} is larger than --size {size}")
     folder = ensure_writable_dir(outdir)
-    config = make_config(device=device, autocast=False, quiet=quiet, image_prior=image_prior,
+    config = make_config(device=device, autocast=False, quiet=quiet, threads=threads, image_prior=image_prior,
                          kernel_prior=kernel_prior, kernel_size=kernel_size, steps=steps, seed=seed, max_size=0,
                          padding=BLUR["padding"])
     priors = load_priors(config, turbulence=False)

@@ -26,8 +26,8 @@ from ..priors import DiffusionPrior
 from ..priors.bundle import BUNDLED, PriorNotFoundError, load_prior
 from ..solvers import SamplingDivergedError, StepInfo
 from ..tasks import RestoreConfig, RestoreResult, restore
-from .common import (OUT_OF_MEMORY_HINT, UserError, device_option, ensure_writable_dir, friendly_errors,
-                     is_out_of_memory, one_line, resolve_device, seed_option)
+from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
+                     friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
 PRIOR_CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -189,13 +189,14 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
     with StepBar(progress, config.steps, desc=path.name) as bar:
         result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors)
     resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"]}
+    if resolved["kernel_size"] != config.kernel_size:
+        notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
     record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
               "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
                               "bit_depth": loaded.bit_depth, "format": loaded.format},
-              "info": {**result.info, "version": package_version(), "torch": torch.__version__},
+              "info": {**result.info, "version": package_version(), "torch": torch.__version__,
+                       "threads": torch.get_num_threads()},
               "notes": notes}
-    if resolved["kernel_size"] != config.kernel_size:
-        notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
     return notes + write_outputs(paths, loaded, result, record)
 
 
@@ -291,7 +292,7 @@ def restore_options(func):
                      help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
         click.option("--kernel-prior", default="kernel-64", show_default=True,
                      help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt") + " 'uniform': no kernel prior."),
-        seed_option, device_option,
+        seed_option, device_option, threads_option,
         click.option("--autocast", is_flag=True, help="bfloat16 autocast of the networks (CUDA only)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, notes or summary; errors still show."),
     ]
@@ -300,9 +301,10 @@ def restore_options(func):
     return func
 
 
-def make_config(device: str, autocast: bool, quiet: bool, tilt_prior: str = "tilt", zeta_tilt: float = 1.0,
-                **options) -> RestoreConfig:
-    """The RestoreConfig of the command-line options, device resolved."""
+def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt_prior: str = "tilt",
+                zeta_tilt: float = 1.0, **options) -> RestoreConfig:
+    """The RestoreConfig of the command-line options, device resolved (and the thread count set)."""
+    apply_threads(threads)
     dev = resolve_device(device)
     if autocast and dev.type != "cuda":
         autocast = False

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..io import InputOverwriteError, WRITE_FORMATS, ensure_not_input, read_image, save_npy_atomic, write_image, \
-    write_json_atomic
+from ..io import (InputOverwriteError, WRITE_FORMATS, ensure_not_input, read_image, save_npy_atomic, write_image,
+                  write_json_atomic)
 from ..tasks import BLURS, simulate
 from .common import UserError, ensure_writable_dir, friendly_errors, seed_option
 from .restore import failure_reason, package_version, save_kernel, save_scaled_map
@@ -52,7 +52,8 @@ def simulate_command(image, out, blur, kernel_size, intensity, std, noise, paddi
       blinddps simulate sharp.png -o hazy.png --blur turbulence --std 2 --noise 0.02
     """
     if out.suffix.lower() not in WRITE_FORMATS:
-        raise UserError(f"cannot write {out.suffix or 'files without a suffix'}: use {', '.join(sorted(WRITE_FORMATS))}")
+        formats = ", ".join(sorted(WRITE_FORMATS))
+        raise UserError(f"cannot write {out.suffix or 'files without a suffix'}: use {formats}")
     paths = _outputs(out, blur)
     try:
         for p in paths.values():

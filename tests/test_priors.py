@@ -46,7 +46,7 @@ def test_prior_errors(tmp_path):
         load_prior("no-such-prior")
     net = ADMUNet(UNetConfig.small(1, num_channels=8))
     path = save_prior(tmp_path / "k", net, kind="kernel", diffusion=DiffusionConfig())
-    with pytest.raises(ValueError, match="is a kernel prior, not a image prior"):
+    with pytest.raises(ValueError, match="is a kernel prior, not an image prior"):
         load_prior(path, kind="image")
 
 

@@ -23,13 +23,13 @@ from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, 
                   read_image, save_figure, save_npy_atomic, tensor_to_pil, tile_figure, write_image,
                   write_json_atomic)
 from ..priors import DiffusionPrior
-from ..priors.bundle import BUNDLED, PriorNotFoundError, load_prior
+from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
+from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
-PRIOR_CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 
@@ -45,18 +45,13 @@ def package_version() -> str:
 
 def load_priors(config: RestoreConfig, turbulence: bool) -> dict[str, DiffusionPrior]:
     """Load every prior the task needs once, respaced to config.steps; UserError if one fails."""
-    names = {"image": config.image_prior, "kernel": config.kernel_prior}
-    if turbulence:
-        names["tilt"] = config.tilt_prior
-    respacing = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
-    return {kind: _load_prior(kind, name, config.device, respacing)
-            for kind, name in names.items() if not (name == "uniform" and kind != "image")}
+    return tasks.load_priors(config, turbulence, loader=_load_prior)
 
 
 def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
     option = f"--{kind}-prior"
     try:
-        prior = load_prior(name, kind=kind, device=device, respacing=respacing)
+        return tasks.load_task_prior(kind, name, device, respacing)
     except PriorNotFoundError as exc:
         hint = f" (pass a checkpoint path with {option})" if name in BUNDLED else ""
         raise UserError(f"{option}: {one_line(exc)}{hint}") from exc
@@ -64,10 +59,6 @@ def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionP
         if is_out_of_memory(exc):
             raise UserError(f"{option} {name}: {OUT_OF_MEMORY_HINT}") from exc
         raise UserError(f"{option} {name}: cannot load it as the {kind} prior: {one_line(exc)}") from exc
-    if prior.channels != PRIOR_CHANNELS[kind]:
-        raise UserError(f"{option} {name}: the network has {prior.channels} channel(s) but a {kind} prior needs "
-                        f"{PRIOR_CHANNELS[kind]}: wrong checkpoint?")
-    return prior
 
 
 # --------------------------------------------------------------------------- progress

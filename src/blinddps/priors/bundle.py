@@ -47,6 +47,10 @@ def save_prior(stem: str | Path, network: ADMUNet, *, kind: str, diffusion: Diff
     return weights
 
 
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _fields(transform) -> dict:
     return {k: v for k, v in vars(transform).items() if k != "kind"}
 
@@ -78,9 +82,8 @@ def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: tor
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     if meta is not None and meta.get("format") == "blinddps-prior":
         if kind is not None and meta["kind"] != kind:
-            raise ValueError(f"{path.name} is a {meta['kind']} prior, not a {kind} prior")
-        network = ADMUNet(UNetConfig.from_dict(meta["unet"]))
-        network.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()}, strict=True)
+            raise ValueError(f"{path.name} is a {meta['kind']} prior, not {_article(kind)} {kind} prior")
+        network = load_adm({k: v.float() for k, v in load_file(str(path)).items()}, meta["unet"])
         diffusion = DiffusionConfig(**meta["diffusion"])
         transform = transform_from_dict(meta["transform"])
         kind = meta["kind"]

@@ -56,14 +56,30 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tupl
     return x, (h, w)
 
 
-def _priors(config: RestoreConfig, tilt: bool) -> dict[str, DiffusionPrior]:
+CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
+
+
+def load_task_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
+    """One prior by bundled name or path, checked to have the channel count its kind needs."""
+    prior = load_prior(name, kind=kind, device=device, respacing=respacing)
+    if prior.channels != CHANNELS[kind]:
+        raise ValueError(f"{name}: the network has {prior.channels} channel(s) but {'an' if kind == 'image' else 'a'} "
+                         f"{kind} prior needs {CHANNELS[kind]}: wrong checkpoint?")
+    return prior
+
+
+def load_priors(config: RestoreConfig, turbulence: bool = False,
+                loader: Callable[[str, str, str, str], DiffusionPrior] = load_task_prior) -> dict[str, DiffusionPrior]:
+    """Every prior the task needs, by the names in config, respaced to config.steps.
+
+    A kernel or tilt prior named "uniform" is left out (that unknown then follows the
+    guidance gradient alone).  loader(kind, name, device, respacing) loads one prior."""
     steps = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
-    priors = {"image": load_prior(config.image_prior, kind="image", device=config.device, respacing=steps)}
-    if config.kernel_prior != "uniform":
-        priors["kernel"] = load_prior(config.kernel_prior, kind="kernel", device=config.device, respacing=steps)
-    if tilt and config.tilt_prior != "uniform":
-        priors["tilt"] = load_prior(config.tilt_prior, kind="tilt", device=config.device, respacing=steps)
-    return priors
+    names = {"image": config.image_prior, "kernel": config.kernel_prior}
+    if turbulence:
+        names["tilt"] = config.tilt_prior
+    return {kind: loader(kind, name, config.device, steps)
+            for kind, name in names.items() if not (name == "uniform" and kind != "image")}
 
 
 def _unknowns(priors, config: RestoreConfig, shape: tuple[int, int], tilt: bool) -> dict[str, Unknown]:
@@ -98,9 +114,9 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     y01 = _as_batch(image)
     channels = y01.shape[1]
     y01, scale = _bound_resolution(y01, config.max_size)
-    _check_sizes(y01, config)
-    priors = priors or _priors(config, turbulence)
+    priors = priors or load_priors(config, turbulence)
     config = _fit_kernel_size(config, priors)
+    _check_sizes(y01, config)
     multiple = priors["image"].network.config.spatial_multiple
     if turbulence and "tilt" in priors:
         multiple = max(multiple, priors["tilt"].network.config.spatial_multiple)

@@ -32,7 +32,8 @@ def simulate(image: torch.Tensor, *, blur: str = "motion", kernel_size: int = 64
         kernel = GaussianKernelGenerator(size=kernel_size, std=std).sample(1, generator=g)["kernel"]
     params = {"kernel": kernel[0, 0]}
     if blur == "turbulence":
-        tilt = TiltGenerator(height=h, width=w).sample(1, generator=g)["tilt"]
+        # The paper's 64 px windows; smaller images get windows that fit inside them.
+        tilt = TiltGenerator(height=h, width=w, patch=min(64, min(h, w) - 1)).sample(1, generator=g)["tilt"]
         y = Turbulence(padding=padding)(image, kernel=kernel, tilt=tilt)
         params["tilt"] = tilt[0]
     else:

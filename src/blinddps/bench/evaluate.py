@@ -1,19 +1,5 @@
-"""Per-image metrics of one method's output against the truth.
-
-Conventions (also written in every summary.md):
-- PSNR, SSIM: data range 1 (images in [0, 1]), `border` pixels dropped at every side (Levin:
-  K_true // 2; photo tasks: 0). Colour: PSNR over all channels together, SSIM = mean of the
-  per-channel SSIMs (Gaussian 11x11 window, std 1.5, Wang et al. 2004).
-- Kernel MSE: after moving each kernel's centre of mass onto its origin (a blind kernel is
-  only defined up to a translation), over the pixels of the larger of the two kernels.
-- Kernel MNC: maximum of the normalised cross-correlation (shift-invariant; orientation
-  matters).
-- Error ratio (Levin et al. 2009): SSE(deconv(y, k_est)) / SSE(deconv(y, k_true)), the
-  SAME non-blind deconvolution for both (hyper-Laplacian, alpha 0.8, lam 2e3; circular on
-  Levin, borders padded on photo tasks), each aligned to the truth up to a shift of
-  +-K_est // 2, SSE over the image minus ER_CROP pixels at each side (Levin's 15, at most a
-  quarter of the side).
-"""
+"""Per-image metrics of one method's output against the truth (conventions: CONVENTIONS,
+which every summary.md repeats)."""
 from __future__ import annotations
 
 import torch
@@ -24,6 +10,23 @@ from .config import BenchConfig
 from .data import Measurement
 from .methods import MethodOutput
 
+CONVENTIONS = """\
+- PSNR, SSIM: data range 1 (images in [0, 1]); `border` pixels dropped at every side
+  (Levin: K_true // 2, the wrap-around zone of its circular blur; photo tasks: 0). Colour:
+  PSNR over all channels together; SSIM = mean of the per-channel SSIMs (11x11 Gaussian
+  window, std 1.5, Wang et al. 2004); grey images stay grey.
+- Kernel MSE: after moving each kernel's centre of mass onto its origin (a blind kernel is
+  only defined up to a translation), zero-padded to the larger kernel, mean over its pixels.
+- Kernel MNC: maximum of the normalised cross-correlation (shift-invariant; orientation
+  matters).
+- Error ratio (Levin et al. 2009): SSE(deconv(y, k_est)) / SSE(deconv(y, k_true)) with the
+  SAME non-blind deconvolution for both (hyper-Laplacian, alpha 0.8, lam 2e3; circular on
+  Levin, padded borders on photo tasks), each result aligned to the truth up to a shift of
+  +-K_est // 2, SSE over the image minus min(15, side // 4) pixels at each side. Success
+  rates: fraction of images with ratio <= 2 and <= 3.
+- Seconds: wall time of the method's call per image; NFE: network evaluations per image
+  (one forward + backward pass of one network = 1).
+"""
 METRICS = ("psnr", "ssim", "kernel_mse", "kernel_mnc", "error_ratio")
 LEVIN_CROP = 15
 

@@ -15,8 +15,7 @@ import torch
 from ..io import atomic_write, write_json_atomic
 from ..metrics import success_rate
 from .config import METHODS, BenchConfig
-from . import evaluate
-from .evaluate import METRICS
+from .evaluate import CONVENTIONS, METRICS
 
 CSV_COLUMNS = ("method", "index", "image", *METRICS, "seconds", "nfe", "kernel_size", "height", "width", "channels")
 THRESHOLDS = (2.0, 3.0)
@@ -123,7 +122,7 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
     lines += [f"- `{m}`: {METHODS[m]}" for m in summary]
-    lines += ["", "Metric conventions:", "", *(line.strip() for line in evaluate.__doc__.splitlines()[2:])]
+    lines += ["", "Conventions:", "", CONVENTIONS]
     return "\n".join(lines).rstrip() + "\n"
 
 

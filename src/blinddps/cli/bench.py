@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 
 import click
+import torch
 
 from ..bench import METHODS, BenchConfig, run_benchmark_distributed
 from .common import device_option, friendly_errors, quiet_option, resolve_device, seed_option
@@ -15,6 +18,12 @@ def _device(name: str) -> str:
     if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
         return f"cuda:{int(os.environ['LOCAL_RANK'])}"
     return str(device)
+
+
+def _command_line() -> str:
+    command = shlex.join(["blinddps", *sys.argv[1:]])
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    return f"torchrun --nproc-per-node {world} -m {command}" if world > 1 else command
 
 
 @click.command("bench")
@@ -41,6 +50,8 @@ def _device(name: str) -> str:
 @click.option("--padding", type=click.Choice(["reflect", "zeros", "circular", "replicate"]), default="reflect",
               show_default=True, help="Blur border of the simulation and the solvers (Levin: circular).")
 @click.option("--figure-rows", type=int, default=4, show_default=True, help="Measurements shown in figure.png.")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="CPU threads per process (0: torch default). 1 avoids oversubscription on busy machines.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
               help="Results folder (cache/ inside makes reruns resume).")
 @seed_option
@@ -48,7 +59,7 @@ def _device(name: str) -> str:
 @quiet_option
 @friendly_errors
 def bench_command(images, task, methods, steps, crop, kernel_size, intensity, gaussian_std, noise, kernels,
-                  limit, image_prior, kernel_prior, padding, figure_rows, out, seed, device, quiet):
+                  limit, image_prior, kernel_prior, padding, figure_rows, threads, out, seed, device, quiet):
     """Run methods on a deblurring benchmark; write per_image.csv, summary.md/json, figure.png.
 
     \b
@@ -58,6 +69,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
           -o benchmarks/results/kodak24
       torchrun --nproc-per-node 2 -m blinddps bench --images levin09 -o out   (2 shards)
     """
+    if threads:
+        torch.set_num_threads(threads)
     if task is None:
         task = "levin" if os.path.basename(os.path.normpath(images)).startswith("levin") else "motion"
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,
@@ -65,7 +78,7 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
                          kernels=kernels, limit=limit, image_prior=image_prior, kernel_prior=kernel_prior,
                          padding=padding, seed=seed, device=_device(device), figure_rows=figure_rows)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    result = run_benchmark_distributed(config, log=log)
+    result = run_benchmark_distributed(config, log=log, command=_command_line())
     if result.summary is not None and not quiet:
         click.echo(f"{result.computed} item(s) computed, {result.cached} from the cache; "
                    f"results in {result.out}/summary.md", err=True)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Levin et al. 2009 blind-deblurring benchmark: all 32 cases (4 grey 255x255 images x 8 real
+# camera-shake kernels, 13..27 px), the provided noise-free circular blurs, every method.
+# Results: benchmarks/results/levin09/ (see benchmarks/README.md).
+#
+#   benchmarks/run_levin.sh                      # 2 processes (torchrun), 1 thread each
+#   NPROC=1 THREADS=2 benchmarks/run_levin.sh    # one process
+#   benchmarks/run_levin.sh --limit 1 --steps 5  # extra options override the defaults
+# Rerunning the same command resumes: finished (method, image) items are read from cache/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED="${BLINDDPS_SHARED:-../shared}"
+OUT_ROOT="${OUT_ROOT:-benchmarks/results}"
+NPROC="${NPROC:-2}"
+THREADS="${THREADS:-1}"
+PYTHON="${PYTHON:-python}"
+
+run() {
+  if [ "$NPROC" -gt 1 ]; then
+    "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m blinddps "$@"
+  else
+    "$PYTHON" -m blinddps "$@"
+  fi
+}
+
+run bench --images "$SHARED/data/bench/levin09" --task levin \
+  --methods blinddps,blinddps-uniform,dps-oracle,pan-l0,blurry \
+  --steps 100 --kernel-size 64 --noise 0 --seed 0 \
+  --image-prior natural-rgb --kernel-prior kernel-64 \
+  --threads "$THREADS" -o "$OUT_ROOT/levin09" "$@"

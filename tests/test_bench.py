@@ -147,6 +147,22 @@ def test_two_shards_merge_to_the_full_result(image_dir, tiny_priors, tmp_path):
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "figure.png").is_file()
 
 
+def test_cli_reports_bad_input_in_one_line(image_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from blinddps.cli.main import cli
+
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["bench", "--images", str(image_dir), "--methods", "blinddps,magic", "-o", str(tmp_path)])
+    assert bad.exit_code == 2 and "unknown method(s) magic" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(cli, ["bench", "--images", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "no image folder" in missing.output
+    ok = runner.invoke(cli, ["bench", "--images", str(image_dir), "--methods", "Blurry", "--crop", "32",
+                             "--kernel-size", "8", "--task", "gaussian", "-q", "-o", str(tmp_path / "g")])
+    assert ok.exit_code == 0, ok.output
+    assert "| blurry | 2 |" in (tmp_path / "g" / "summary.md").read_text()
+
+
 def test_levin_cases_and_measurements(shared_dir, tmp_path):
     root = shared_dir / "data" / "bench" / "levin09"
     if not root.is_dir():
@@ -171,8 +187,7 @@ def test_torchrun_two_processes(image_dir, tmp_path):
     """A real `torchrun --nproc-per-node 2` run on CPU (gloo barrier, rank 0 merges): about
     15 s on 2 busy cores, so not marked slow."""
     out = tmp_path / "dist"
-    torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "blinddps", "bench",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "blinddps", "bench",
            "--images", str(image_dir), "--methods", "blurry", "--crop", "32", "--kernel-size", "8", "-o", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)

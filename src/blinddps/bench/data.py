@@ -76,8 +76,7 @@ def case_seed(seed: int, index: int) -> int:
 
 def shared_dir() -> Path | None:
     """../shared: $BLINDDPS_SHARED, else beside the working directory, else beside the checkout."""
-    candidates = [os.environ.get(SHARED_ENV), Path.cwd().parent / "shared", Path.cwd() / "shared",
-                  Path(__file__).resolve().parents[4] / "shared"]
+    candidates = [os.environ.get(SHARED_ENV), Path.cwd().parent / "shared", Path(__file__).resolve().parents[4] / "shared"]
     for c in candidates:
         if c and (Path(c) / "data").is_dir():
             return Path(c).resolve()

@@ -30,7 +30,7 @@ def git_commit(folder: str | Path | None = None) -> str:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src"], cwd=cwd, timeout=30).returncode
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ":/src"], cwd=cwd, timeout=30).returncode
         return head.stdout.strip() + ("-dirty" if dirty == 1 else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -66,6 +66,7 @@ def test_end_to_end_writes_every_row_and_summary(first_run):
     for m in METHODS:
         assert f"| {m} | 2 |" in summary
     assert "git commit" in summary and "pytest tiny run" in summary and "steps: 3" in summary
+    assert "Not reported: LPIPS" in summary and "data range 1" in summary
     data = json.loads((out / "summary.json").read_text())
     assert set(data["methods"]) == set(METHODS) and data["methods"]["blurry"]["n"] == 2
     assert Image.open(out / "figure.png").size[0] > 5 * 32

@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
 from ..physics import Blur, pad_kernel_to
 from ..priors import DiffusionPrior, ImageTransform
-from ..priors.bundle import load_prior
 from ..solvers import DPS, SolverConfig, Unknown
-from ..tasks import RestoreConfig, deblur
+from ..tasks import RestoreConfig, deblur, load_task_prior
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Measurement, case_seed
 
@@ -37,11 +36,9 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
     needed = set(config.methods)
     priors = {}
     if needed & set(DIFFUSION_METHODS):
-        priors["image"] = load_prior(config.image_prior, kind="image", device=config.device,
-                                     respacing=str(config.steps))
+        priors["image"] = load_task_prior("image", config.image_prior, config.device, str(config.steps))
     if "blinddps" in needed:
-        priors["kernel"] = load_prior(config.kernel_prior, kind="kernel", device=config.device,
-                                      respacing=str(config.steps))
+        priors["kernel"] = load_task_prior("kernel", config.kernel_prior, config.device, str(config.steps))
     return priors
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_write, write_json_atomic
-from ..metrics import success_rate
+from ..metrics import fid_available, lpips_available, success_rate
 from .config import METHODS, BenchConfig
 from .evaluate import CONVENTIONS, METRICS
 
@@ -122,6 +122,8 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
     lines += [f"- `{m}`: {METHODS[m]}" for m in summary]
+    missing = [f"{name}: {a.reason}" for name, a in (("LPIPS", lpips_available()), ("FID", fid_available())) if not a]
+    lines += ["", "Not reported: " + "; ".join(missing) + "." if missing else ""]
     lines += ["", "Conventions:", "", CONVENTIONS]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -27,8 +27,9 @@ def _command_line() -> str:
 
 
 @click.command("bench")
-@click.option("--images", required=True,
-              help="Image folder, or a benchmark name in ../shared/data/bench (levin09, kodak24, cbsd68).")
+@click.option("--images", default=None,
+              help="Image folder, or a benchmark name in ../shared/data/bench (levin09, kodak24, cbsd68). "
+                   "[required; default for --task levin: levin09]")
 @click.option("--task", type=click.Choice(["motion", "gaussian", "levin"]), default=None,
               help="motion / gaussian: simulated blur of the images; levin: the Levin 2009 files. "
                    "[default: levin for a Levin folder, else motion]")
@@ -71,6 +72,9 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
     """
     if threads:
         torch.set_num_threads(threads)
+    if images is None and task != "levin":
+        raise click.UsageError("--images is required (a folder, or levin09 / kodak24 / cbsd68)")
+    images = images or "levin09"
     if task is None:
         task = "levin" if os.path.basename(os.path.normpath(images)).startswith("levin") else "motion"
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,

@@ -49,3 +49,16 @@ def tiny_priors(tmp_path_factory) -> dict:
                 p.mul_(0.05)
         paths[kind] = str(save_prior(folder / f"tiny-{kind}", net, kind=kind, diffusion=DiffusionConfig()))
     return paths
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

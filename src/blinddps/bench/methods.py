@@ -11,13 +11,14 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
 from ..physics import Blur, pad_kernel_to
 from ..priors import DiffusionPrior, ImageTransform
 from ..solvers import DPS, SolverConfig, Unknown
 from ..tasks import RestoreConfig, deblur, load_task_prior
+from ..tasks.config import default_zeta
+from ..tasks.restore import pad_to_multiple
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Measurement, case_seed
 
@@ -42,15 +43,8 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
     return priors
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    ph, pw = (-x.shape[-2]) % multiple, (-x.shape[-1]) % multiple
-    if not (ph or pw):
-        return x
-    return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < x.shape[-2] and pw < x.shape[-1] else "replicate")
-
-
 def dps_oracle(y: torch.Tensor, kernel: torch.Tensor, image_prior: DiffusionPrior, *, padding: str = "reflect",
-               seed: int = 0, config: SolverConfig = SolverConfig(), device: str | torch.device = "cpu",
+               seed: int = 0, config: SolverConfig | None = None, device: str | torch.device = "cpu",
                ) -> tuple[torch.Tensor, int]:
     """Non-blind DPS (Chung et al., ICLR 2023) with the TRUE kernel: the image prior alone.
 
@@ -59,7 +53,8 @@ def dps_oracle(y: torch.Tensor, kernel: torch.Tensor, image_prior: DiffusionPrio
     Returns (image (1, C, H, W) in [0, 1] on the CPU, nfe per image).
     """
     h, w = y.shape[-2:]
-    y3 = _pad_to_multiple(y.float().expand(1, 3, h, w).to(device), image_prior.network.config.spatial_multiple)
+    config = config or SolverConfig(zeta=default_zeta(image_prior.num_steps))  # the same rule as blind runs
+    y3, _ = pad_to_multiple(y.float().expand(1, 3, h, w).to(device), image_prior.network.config.spatial_multiple)
     solver = DPS(Blur(padding), Unknown((3, *y3.shape[-2:]), ImageTransform(), image_prior), config)
     result = solver.solve(y3 * 2 - 1, known={"kernel": kernel.float().to(device)[None, None]},
                           generator=[torch.Generator().manual_seed(seed * 7919)])

@@ -265,11 +265,11 @@ def restore_options(func):
         click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True),
         click.option("--step-size", type=click.Choice(["sqrt_abar", "constant"]), default="sqrt_abar",
                      show_default=True, help="Guidance step rule: released code (sqrt_abar) or the paper's text."),
-        click.option("--zeta", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
-                     help="Guidance step size."),
+        click.option("--zeta", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Guidance step size [default: 500 / steps]."),
         click.option("--zeta-kernel", type=click.FloatRange(0), default=1.0, show_default=True,
                      help="Extra factor on the kernel's guidance step."),
-        click.option("--kernel-sparsity", type=click.FloatRange(0), default=0.0, show_default=True,
+        click.option("--kernel-sparsity", type=click.FloatRange(0), default=1.0, show_default=True,
                      help="Weight of an l1 sparsity prior on the kernel (0: off)."),
         click.option("--padding", type=click.Choice(["reflect", "circular", "zeros"]), default="reflect",
                      show_default=True, help="Blur boundary condition."),
@@ -301,7 +301,8 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
         autocast = False
         if not quiet:
             say("note: --autocast applies on CUDA only; running in float32", err=True)
-    return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt, **options)
+    return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
+                         **options).resolved()
 
 
 IMAGES = click.argument("images", nargs=-1, required=True, type=click.Path())

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from ..diffusion import DiffusionConfig, VPProcess
 from ..io.atomic import atomic_path, write_json_atomic
-from ..networks import ADMUNet, UNetConfig, load_adm
+from ..networks import ADMUNet, load_adm
 from .prior import DiffusionPrior
 from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
 

@@ -47,7 +47,9 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
     return image.float().clamp(0, 1)
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) at the bottom / right (reflect) to multiples of `multiple`; returns the
+    padded tensor and the original (H, W) to crop back to."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -111,6 +113,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     image: (1, C, H, W) or (C, H, W) in [0, 1].  priors: preloaded priors (else loaded by
     the names in config).  callback: receives a StepInfo after every step."""
     start = time.perf_counter()
+    config = config.resolved()
     y01 = _as_batch(image)
     channels = y01.shape[1]
     y01, scale = _bound_resolution(y01, config.max_size)
@@ -120,7 +123,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     multiple = priors["image"].network.config.spatial_multiple
     if turbulence and "tilt" in priors:
         multiple = max(multiple, priors["tilt"].network.config.spatial_multiple)
-    y, (h, w) = _pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
+    y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
     y = y * 2 - 1
     operator = Turbulence(padding=config.padding) if turbulence else Blur(padding=config.padding)
     regs = {"kernel": KernelSparsity(config.kernel_sparsity)} if config.kernel_sparsity > 0 else {}

@@ -11,9 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# ITU-R BT.601 luma weights (no offset, no range compression): Y in [0, 1] for RGB in [0, 1].
-LUMA_BT601 = (0.299, 0.587, 0.114)
-
 
 def as_kernel_batch(kernel: Tensor) -> Tensor:
     """(K1, K2) or (B, 1, K1, K2) -> (B, 1, K1, K2)."""
@@ -22,16 +19,6 @@ def as_kernel_batch(kernel: Tensor) -> Tensor:
     if kernel.dim() != 4 or kernel.shape[1] != 1:
         raise ValueError(f"kernel must be (K, K) or (B, 1, K, K), got {tuple(kernel.shape)}")
     return kernel
-
-
-def luma(x: Tensor) -> Tensor:
-    """(B, 3, H, W) RGB -> (B, 1, H, W) BT.601 luma; a 1-channel input is returned as is."""
-    if x.shape[1] == 1:
-        return x
-    if x.shape[1] != 3:
-        raise ValueError(f"luma needs 1 or 3 channels, got {x.shape[1]}")
-    w = torch.tensor(LUMA_BT601, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(dim=1, keepdim=True)
 
 
 def kernel_otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -103,14 +90,3 @@ def pad_periodic(y: Tensor, pad: int) -> Tensor:
     return torch.cat([y, cols], dim=-1)
 
 
-def fft_friendly(n: int) -> int:
-    """Smallest integer >= n whose prime factors are 2, 3 and 5 (fast FFT sizes)."""
-    m = n
-    while True:
-        r = m
-        for p in (2, 3, 5):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return m
-        m += 1

@@ -103,7 +103,7 @@ def _broadcast(x: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, tor
     return x, kernel
 
 
-def _fast_fft_size(n: int) -> int:
+def fast_fft_size(n: int) -> int:
     """Smallest m >= n whose prime factors are 2, 3 and 5 (fast FFT lengths)."""
     m = n
     while True:
@@ -147,7 +147,7 @@ def _valid_conv_fft(xp: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     input size has no wrap-around on the kept 'valid' part."""
     h, w = xp.shape[-2:]
     kh, kw = kernel.shape[-2:]
-    size = (_fast_fft_size(h), _fast_fft_size(w))
+    size = (fast_fft_size(h), fast_fft_size(w))
     spectrum = torch.fft.rfft2(xp, s=size) * torch.fft.rfft2(kernel, s=size)
     out = torch.fft.irfft2(spectrum, s=size)
     return out[..., kh - 1:h, kw - 1:w]

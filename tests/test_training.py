@@ -49,6 +49,7 @@ def test_checkpoint_is_a_loadable_prior_with_provenance(tmp_path):
     assert prior.transform.kind == "tilt" and prior.channels == 2
     meta = json.loads(weights.with_suffix(".json").read_text())
     assert meta["training"]["step"] == 4 and meta["training"]["config"]["kind"] == "tilt"
+    assert (tmp_path / "preview_0000004.png").is_file()  # a sample grid at the end of the run
 
 
 def test_loss_is_minimised_by_the_true_noise():

@@ -164,6 +164,8 @@ class Trainer:
         bar.close()
         if self.step == 0 or not weights.is_file():
             weights = self.save()
+        if self.rank == 0 and not (cfg.preview_every and self.step % cfg.preview_every == 0):
+            save_preview(self.ema_prior(), self.out / f"preview_{self.step:07d}.png", cfg.size, cfg.seed)
         return weights
 
     def ema_prior(self) -> DiffusionPrior:

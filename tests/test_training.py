@@ -95,3 +95,18 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((tmp_path / "ddp" / "ema.json").read_text())
     assert meta["training"]["world_size"] == 2 and meta["training"]["step"] == 2
+
+
+def test_cli_sample_writes_natural_units(tmp_path, tiny_priors):
+    out = tmp_path / "samples"
+    done = _run_cli(["sample", "kernel", "--prior", tiny_priors["kernel"], "-n", "3", "--size", "16",
+                     "--steps", "5", "-o", str(out), "--quiet", "--seed", "1"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    import numpy as np
+
+    kernels = np.load(out / "kernel_samples.npy")
+    assert kernels.shape == (3, 1, 16, 16) and (kernels >= 0).all()
+    np.testing.assert_allclose(kernels.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+    assert (out / "kernel_samples.png").is_file() and json.loads((out / "config.json").read_text())["n"] == 3
+    wrong = _run_cli(["sample", "image", "--prior", tiny_priors["kernel"], "-o", str(out), "--quiet"], tmp_path)
+    assert wrong.returncode == 2 and "not an image prior" in wrong.stderr and "Traceback" not in wrong.stderr

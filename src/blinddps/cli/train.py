@@ -1,14 +1,13 @@
 """`blinddps train kernel|tilt|image` and `blinddps sample kernel|tilt|image`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 import numpy as np
 import torch
 
-from ..io.atomic import save_npy_atomic
+from ..io.atomic import save_npy_atomic, write_json_atomic
 from ..io.figures import image_grid, save_figure
 from ..priors.bundle import BUNDLED, load_prior
 from ..solvers import sample_prior
@@ -87,7 +86,7 @@ def sample_command(kind, prior, count, out, size, steps, seed, device, quiet):
     out_dir = Path(out)
     save_npy_atomic(out_dir / f"{kind}_samples.npy", values.numpy().astype(np.float32))
     save_figure(image_grid(samples_for_display(p, z), nrow=int(np.ceil(np.sqrt(count)))), out_dir / f"{kind}_samples.png")
-    (out_dir / "config.json").write_text(json.dumps({"kind": kind, "prior": prior or DEFAULT_PRIOR[kind], "n": count,
-                                                     "size": size, "steps": steps, "seed": seed}, indent=2))
+    write_json_atomic(out_dir / "config.json", {"kind": kind, "prior": prior or DEFAULT_PRIOR[kind], "n": count,
+                                                "size": size, "steps": steps, "seed": seed})
     if not quiet:
         click.echo(f"wrote {count} samples to {out_dir}")

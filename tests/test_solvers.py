@@ -108,3 +108,17 @@ def test_uniform_kernel_unknown_follows_gradient_only():
     k = result.estimates["kernel"]
     assert (k >= 0).all() and torch.allclose(k.sum(), torch.tensor(1.0))
     assert result.nfe == 10  # only the image prior is evaluated
+
+
+def test_kernel_centring_penalises_the_offset_of_the_centre_of_mass():
+    from blinddps.solvers.guidance import KernelCentring
+
+    k = torch.zeros(2, 1, 9, 9)
+    k[0, 0, 4, 4] = 1.0  # at the origin floor(9/2)
+    k[1, 0, 1, 6] = 1.0  # 3 rows up, 2 columns right
+    z = KernelTransform().to_net(k)
+    penalty = KernelCentring(0.5)(z)
+    torch.testing.assert_close(penalty, torch.tensor([0.0, 0.5 * (3**2 + 2**2)]))
+    z = z.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(KernelCentring(0.5)(z).sum(), z)
+    assert grad[0].abs().max() == 0 and grad[1].abs().max() > 0

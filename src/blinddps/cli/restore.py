@@ -271,6 +271,8 @@ def restore_options(func):
                      help="Extra factor on the kernel's guidance step."),
         click.option("--kernel-sparsity", type=click.FloatRange(0), default=1.0, show_default=True,
                      help="Weight of an l1 sparsity prior on the kernel (0: off)."),
+        click.option("--kernel-centring", type=click.FloatRange(0), default=0.1, show_default=True,
+                     help="Weight of a penalty on the kernel's centre of mass away from its origin (0: off)."),
         click.option("--padding", type=click.Choice(["reflect", "circular", "zeros"]), default="reflect",
                      show_default=True, help="Blur boundary condition."),
         click.option("--max-size", type=click.IntRange(0), default=512, show_default=True,

@@ -46,3 +46,37 @@ class KernelSparsity:
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, 1, K, K) kernel state's x0 estimate in network space [-1, 1]."""
         return self.weight * ((z + 1) / 2).clamp_min(0).flatten(1).sum(dim=1)
+
+
+class KernelCentring:
+    """lambda * squared distance (pixels^2) of the kernel's centre of mass from its origin
+    floor(K/2), shape (B,).
+
+    Blind deblurring cannot tell a shifted kernel from a shifted image; a strong kernel prior
+    keeps kernels centred, a weak one lets the mass drift to the border (then the kernel
+    support is wasted and the image is shifted).  This pulls the mass back to the origin.
+    """
+
+    def __init__(self, weight: float = 0.1):
+        self.weight = float(weight)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, 1, K, K) kernel x0 estimate in network space [-1, 1]."""
+        k = ((z + 1) / 2).clamp_min(0)
+        k = k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
+        size_y, size_x = k.shape[-2:]
+        ys = torch.arange(size_y, dtype=k.dtype, device=k.device) - size_y // 2
+        xs = torch.arange(size_x, dtype=k.dtype, device=k.device) - size_x // 2
+        cy = (k.sum(dim=-1) * ys).sum(dim=-1).flatten(1).sum(dim=1)
+        cx = (k.sum(dim=-2) * xs).sum(dim=-1).flatten(1).sum(dim=1)
+        return self.weight * (cy**2 + cx**2)
+
+
+class Sum:
+    """The sum of several regularisers of one unknown, shape (B,)."""
+
+    def __init__(self, *terms):
+        self.terms = terms
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return sum(term(z) for term in self.terms)

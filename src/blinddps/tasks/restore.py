@@ -20,6 +20,7 @@ from ..priors import DiffusionPrior
 from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
 
 
@@ -126,7 +127,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
     y = y * 2 - 1
     operator = Turbulence(padding=config.padding) if turbulence else Blur(padding=config.padding)
-    regs = {"kernel": KernelSparsity(config.kernel_sparsity)} if config.kernel_sparsity > 0 else {}
+    regs = _kernel_regularisers(config)
     solver = BlindDPS(operator, _unknowns(priors, config, y.shape[-2:], turbulence),
                       SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
                                    record_every=config.record_every, autocast=config.autocast), regs)
@@ -136,6 +137,15 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     return _package(result, channels, (h, w), n, {
         "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": config.kernel_size})
+
+
+def _kernel_regularisers(config: RestoreConfig) -> dict:
+    terms = []
+    if config.kernel_sparsity > 0:
+        terms.append(KernelSparsity(config.kernel_sparsity))
+    if config.kernel_centring > 0:
+        terms.append(KernelCentring(config.kernel_centring))
+    return {"kernel": Sum(*terms)} if terms else {}
 
 
 def _fit_kernel_size(config: RestoreConfig, priors: dict[str, DiffusionPrior]) -> RestoreConfig:

@@ -122,3 +122,16 @@ def test_kernel_centring_penalises_the_offset_of_the_centre_of_mass():
     z = z.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(KernelCentring(0.5)(z).sum(), z)
     assert grad[0].abs().max() == 0 and grad[1].abs().max() > 0
+
+
+def test_uniform_kernel_with_sparsity_never_collapses_to_zero():
+    """Without a prior, the sparsity pull may drive the whole state to -1: the kernel must
+    then stay a valid (uniform) kernel, never all zeros."""
+    unknowns = blind_problem()
+    unknowns["kernel"] = Unknown((1, 5, 5), KernelTransform(), prior=None)
+    solver = BlindDPS(conv_blur, unknowns, SolverConfig(zeta=50.0), regularisers={"kernel": KernelSparsity(100.0)})
+    k = solver.solve(measurement(1), generator=torch.Generator().manual_seed(0)).estimates["kernel"]
+    torch.testing.assert_close(k.sum(), torch.tensor(1.0))
+    assert (k >= 0).all()
+    flat = KernelTransform().to_operator(-torch.ones(1, 1, 5, 5))
+    torch.testing.assert_close(flat, torch.full((1, 1, 5, 5), 1 / 25))

@@ -47,8 +47,10 @@ class KernelTransform:
 
     def to_operator(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 1, K, K) in [-1, 1] -> non-negative, each sample summing to 1."""
-        k = self.unnormalised(z)
-        return k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(self.eps)
+        # + eps: a state that is -1 everywhere gives the uniform kernel, not an all-zero one
+        # (which would blur every image to black); for real kernels the shift is ~1e-8 / sum.
+        k = self.unnormalised(z) + self.eps
+        return k / k.sum(dim=(-2, -1), keepdim=True)
 
 
 @dataclass(frozen=True)

@@ -201,5 +201,8 @@ class BlindDPS:
         new_states = {}
         for name, grad in zip(names, grads):
             grad = torch.zeros_like(states[name]) if grad is None else grad
-            new_states[name] = proposals[name] - zeta * self.unknowns[name].step_scale * grad
+            state = proposals[name] - zeta * self.unknowns[name].step_scale * grad
+            # A prior-less unknown is its own x0 estimate, clipped to [-1, 1]: keep the state
+            # there (projected gradient), else a push past the bound would freeze it.
+            new_states[name] = state if self.unknowns[name].prior is not None else state.clamp(-1, 1)
         return new_states, loss.detach(), {k: v.detach() for k, v in values.items()}

@@ -196,3 +196,24 @@ def test_torchrun_two_processes(image_dir, tmp_path):
     assert "rank 0:" in proc.stderr and "rank 1:" in proc.stderr
     with open(out / "per_image.csv") as fh:
         assert sorted(r["image"] for r in csv.DictReader(fh)) == ["a", "b"]
+
+
+def test_cache_key_follows_the_priors_content_and_solver_defaults(tmp_path, tiny_priors):
+    """A retrained prior under the same name (or a changed solver default) must not reuse
+    results cached with the old one."""
+    import shutil
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_priors["image"].replace(".safetensors", suffix), tmp_path / f"img{suffix}")
+    config = tiny_config(tmp_path, tmp_path / "out", tiny_priors, image_prior=str(tmp_path / "img.safetensors"))
+    before = config.method_settings("blinddps")
+    assert config.method_settings("blinddps") == before  # deterministic
+    with open(tmp_path / "img.safetensors", "r+b") as fh:  # change one byte of the weights
+        fh.seek(-1, 2)
+        last = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([last[0] ^ 1]))
+    after = config.method_settings("blinddps")
+    assert after["image_prior"] != before["image_prior"] and after["kernel_prior"] == before["kernel_prior"]
+    assert before["solver"]["kernel_centring"] == 0.1 and before["solver"]["zeta"] == 500 / config.steps
+    assert config.method_settings("blurry") == {}

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..priors.bundle import prior_fingerprint
+from ..tasks.config import RestoreConfig
+
 TASKS = ("motion", "gaussian", "levin")
 
 # Canonical method names (lower case) -> what they are; the CLI table of names.
@@ -14,6 +17,8 @@ METHODS = {
     "blurry": "the measurement itself, kernel = delta (a lower bound)",
 }
 DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle")
+# RestoreConfig fields that change a blind run's result (with their defaults resolved).
+SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 
 # Measurement noise (std in [0, 1]) when none is given: the paper's 0.01 (0.02 in [-1, 1]);
 # the Levin files are noise-free and are used as they are.
@@ -103,12 +108,19 @@ class BenchConfig:
         return out
 
     def method_settings(self, method: str) -> dict:
-        """Everything that changes one method's result besides the measurement."""
+        """Everything that changes one method's result besides the measurement: the steps,
+        the priors' CONTENT (a name like "natural-rgb" stays when its weights are retrained)
+        and the solver's defaults (a new default guidance rule must not reuse old results)."""
+        if method not in DIFFUSION_METHODS:
+            return {}
+        priors = {"image_prior": self.image_prior}
         if method == "blinddps":
-            return {"steps": self.steps, "image_prior": self.image_prior, "kernel_prior": self.kernel_prior}
-        if method in ("blinddps-uniform", "dps-oracle"):
-            return {"steps": self.steps, "image_prior": self.image_prior}
-        return {}
+            priors["kernel_prior"] = self.kernel_prior
+        out = {"steps": self.steps, **{k: prior_fingerprint(v) for k, v in priors.items()}}
+        if method != "dps-oracle":
+            solver = RestoreConfig(steps=self.steps).resolved().to_dict()
+            out["solver"] = {k: solver[k] for k in SOLVER_SETTINGS}
+        return out
 
     def replace(self, **changes) -> "BenchConfig":
         return replace(self, **changes)

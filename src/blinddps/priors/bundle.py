@@ -8,6 +8,7 @@ paper's process (1000 linear steps, learned range) and the transform of their ki
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -68,6 +69,14 @@ def resolve_prior_path(name_or_path: str | Path) -> Path:
         known = ", ".join(sorted(BUNDLED))
         raise PriorNotFoundError(f"no prior named {text!r}: use one of {known} or a checkpoint path")
     return path
+
+
+def prior_fingerprint(name_or_path: str | Path) -> str:
+    """"<name>@<sha256 prefix of the weights>": tells two versions of a named prior apart."""
+    if str(name_or_path) == "uniform":
+        return "uniform"
+    digest = hashlib.sha256(resolve_prior_path(name_or_path).read_bytes()).hexdigest()[:12]
+    return f"{name_or_path}@{digest}"
 
 
 def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: torch.device | str = "cpu",

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from blinddps.baselines._fft import grad, grad_adjoint, grad_otfs, kernel_otf, otf_to_kernel
+from blinddps.metrics.kernel import shift_kernel
 
 
 def l0_deblur(
@@ -128,16 +129,6 @@ def prune_components(k: Tensor, min_mass: float = 0.1) -> Tensor:
     mass = torch.zeros(b, k1 * k2 + 1, dtype=k.dtype, device=k.device).scatter_add_(1, flat, k.reshape(b, -1))
     keep = torch.gather(mass, 1, flat).view_as(k) >= min_mass
     return normalise(k * keep)
-
-
-def shift_kernel(k: Tensor, shift: Tensor) -> Tensor:
-    """Translate each kernel by its integer (dy, dx) (B, 2), zero fill, no wrap."""
-    b, _, k1, k2 = k.shape
-    rows = torch.arange(k1, device=k.device).view(1, k1, 1) - shift[:, 0].view(b, 1, 1)
-    cols = torch.arange(k2, device=k.device).view(1, 1, k2) - shift[:, 1].view(b, 1, 1)
-    valid = (rows >= 0) & (rows < k1) & (cols >= 0) & (cols < k2)
-    flat = (rows.clamp(0, k1 - 1) * k2 + cols.clamp(0, k2 - 1)).view(b, -1)
-    return (torch.gather(k.reshape(b, -1), 1, flat).view(b, 1, k1, k2) * valid.view(b, 1, k1, k2)).contiguous()
 
 
 def centre_kernel(k: Tensor) -> Tensor:

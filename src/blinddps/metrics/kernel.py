@@ -28,7 +28,7 @@ def _pad_to(k: Tensor, size: tuple[int, int]) -> Tensor:
     return F.pad(k, (left, s2 - k2 - left, top, s1 - k1 - top))
 
 
-def _shift_int(k: Tensor, shift: Tensor) -> Tensor:
+def shift_kernel(k: Tensor, shift: Tensor) -> Tensor:
     """Shift each (1, K1, K2) kernel of the batch by its integer (dy, dx), zero fill (no wrap)."""
     b, _, k1, k2 = k.shape
     rows = torch.arange(k1, device=k.device).view(1, k1, 1) - shift[:, 0].view(b, 1, 1)
@@ -49,7 +49,7 @@ def _centre_by_mass(k: Tensor) -> Tensor:
     cx = (k.sum(dim=-2).view(b, k2) * c).sum(dim=1) / mass
     # floor(v + 0.5), not round-half-to-even, so that the result commutes with integer shifts.
     shift = torch.floor(torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1) + 0.5).long()
-    return _shift_int(k, shift)
+    return shift_kernel(k, shift)
 
 
 def kernel_mse(k_est: Tensor, k_true: Tensor, align: str = "none") -> Tensor:

@@ -11,20 +11,8 @@
 # Rerunning the same command resumes: finished (method, image) items are read from cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED="${BLINDDPS_SHARED:-../shared}"
-OUT_ROOT="${OUT_ROOT:-benchmarks/results}"
-NPROC="${NPROC:-2}"
-THREADS="${THREADS:-1}"
-PYTHON="${PYTHON:-python}"
+. benchmarks/common.sh
 KERNELS="$SHARED/golden/motion_kernels_64_i0.5_ref.npz"
-
-run() {
-  if [ "$NPROC" -gt 1 ]; then
-    "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m blinddps "$@"
-  else
-    "$PYTHON" -m blinddps "$@"
-  fi
-}
 
 common=(--task motion --crop 256 --kernel-size 64 --intensity 0.5 --noise 0.01 --kernels "$KERNELS"
         --padding reflect --methods blinddps,blinddps-uniform,dps-oracle,pan-l0,blurry

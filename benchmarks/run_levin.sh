@@ -9,19 +9,7 @@
 # Rerunning the same command resumes: finished (method, image) items are read from cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED="${BLINDDPS_SHARED:-../shared}"
-OUT_ROOT="${OUT_ROOT:-benchmarks/results}"
-NPROC="${NPROC:-2}"
-THREADS="${THREADS:-1}"
-PYTHON="${PYTHON:-python}"
-
-run() {
-  if [ "$NPROC" -gt 1 ]; then
-    "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m blinddps "$@"
-  else
-    "$PYTHON" -m blinddps "$@"
-  fi
-}
+. benchmarks/common.sh
 
 run bench --images "$SHARED/data/bench/levin09" --task levin \
   --methods blinddps,blinddps-uniform,dps-oracle,pan-l0,blurry \

@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..generators import KernelMixGenerator, TiltGenerator
-from ..priors.transforms import KernelTransform, TiltTransform
+from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -58,6 +58,7 @@ class ImageFolderStream:
     def __init__(self, folders: list[str | Path], size: int = 64, grey_fraction: float = 0.1):
         self.size = size
         self.grey_fraction = grey_fraction
+        self.transform = ImageTransform()
         self.images = [_load_rgb_uint8(p) for p in _image_files(folders)]
         self.images = [im for im in self.images if min(im.shape[1:]) >= size]
         if not self.images:

@@ -114,7 +114,7 @@ class Trainer:
                     "wall_seconds": round(self.wall_seconds, 1), "machine": _machine(),
                     "device": str(self.device), "torch": torch.__version__}
         return save_prior(self.out / "ema", self.ema, kind=self.config.kind, diffusion=self.diffusion,
-                          transform=getattr(self.stream, "transform", None), training=training)
+                          transform=self.stream.transform, training=training)
 
     # -- the loop -------------------------------------------------------------------------
     def train_step(self) -> float:
@@ -170,19 +170,14 @@ class Trainer:
 
     def ema_prior(self) -> DiffusionPrior:
         process = VPProcess(self.diffusion.replace(respacing=self.config.preview_steps))
-        return DiffusionPrior(self.ema.eval(), process, self.stream.transform if hasattr(self.stream, "transform")
-                              else _image_transform(), self.stream.channels, name=self.config.kind)
+        return DiffusionPrior(self.ema.eval(), process, self.stream.transform, self.stream.channels,
+                              name=self.config.kind)
 
 
 def _machine() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
-
-
-def _image_transform():
-    from ..priors import ImageTransform
-    return ImageTransform()
 
 
 def _distributed_setup(device: torch.device) -> tuple[int, int]:

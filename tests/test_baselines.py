@@ -14,7 +14,8 @@ from blinddps.baselines import (
 )
 from blinddps.baselines._fft import conv_circular, kernel_otf, otf_to_kernel, pad_periodic
 from blinddps.baselines._l0_ops import centre_kernel, estimate_kernel, l0_deblur, prune_components
-from blinddps.metrics import kernel_mnc, psnr
+from blinddps.metrics import kernel_mnc, psnr, sse_upto_shift
+from toy_kernels import l_shaped_kernel
 
 
 def _levin(shared_dir, image: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -48,14 +49,6 @@ def _shapes(h: int = 64, w: int = 64, seed: int = 0) -> torch.Tensor:
     return x[None, None]
 
 
-def _motion_kernel(size: int = 9) -> torch.Tensor:
-    """Asymmetric L-shaped kernel (1, 1, K, K), sum 1."""
-    k = torch.zeros(1, 1, size, size, dtype=torch.float64)
-    c = size // 2
-    k[0, 0, c, c - 3 : c + 2] = torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0])
-    k[0, 0, c - 3 : c, c + 1] = torch.tensor([0.5, 1.0, 1.5])
-    return k / k.sum()
-
 
 # ---------------------------------------------------------------- FFT helpers
 
@@ -63,7 +56,7 @@ def _motion_kernel(size: int = 9) -> torch.Tensor:
 def test_conv_circular_matches_scipy_wrap():
     signal = pytest.importorskip("scipy.signal")
     x = torch.rand(2, 3, 20, 17, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    for k in (_motion_kernel(9), torch.rand(1, 1, 4, 4, dtype=torch.float64)):
+    for k in (l_shaped_kernel(9), torch.rand(1, 1, 4, 4, dtype=torch.float64)):
         got = conv_circular(x, k)[1, 2].numpy()
         ref = signal.convolve2d(x[1, 2].numpy(), k[0, 0].numpy(), mode="same", boundary="wrap")
         # scipy's 'same' origin is (K-1)//2, ours K//2: they differ by one pixel for even K.
@@ -123,7 +116,7 @@ def test_deconv_with_true_kernel_gains_several_db(shared_dir):
 
 def test_deconv_synthetic_and_batch_equals_singles():
     x = torch.cat([_shapes(48, 48, seed=2), _shapes(48, 48, seed=3)])
-    k = torch.cat([_motion_kernel(9), _motion_kernel(9).flip(-1).transpose(-1, -2)])
+    k = torch.cat([l_shaped_kernel(9), l_shaped_kernel(9).flip(-1).transpose(-1, -2)])
     y = conv_circular(x, k)
     out = deconv_hyper_laplacian(y, k)
     assert (psnr(out, x) > psnr(y, x) + 5).all()
@@ -136,7 +129,7 @@ def test_deconv_synthetic_and_batch_equals_singles():
 
 def test_deconv_pad_boundary_helps_on_non_circular_blur():
     big = _shapes(80, 80, seed=4)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     x, y = big[..., 16:-16, 16:-16], conv_circular(big, k)[..., 16:-16, 16:-16]  # true 'valid'-like blur
     circ = psnr(deconv_hyper_laplacian(y, k), x, crop=6).item()
     padded = psnr(deconv_hyper_laplacian(y, k, boundary="pad"), x, crop=6).item()
@@ -148,7 +141,7 @@ def test_deconv_pad_boundary_helps_on_non_circular_blur():
 
 def test_estimate_kernel_recovers_the_kernel_from_sharp_gradients():
     x = _shapes(64, 64, seed=5)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     y = conv_circular(x, k)
 
     def d(z):
@@ -162,7 +155,7 @@ def test_estimate_kernel_recovers_the_kernel_from_sharp_gradients():
 
 def test_l0_deblur_with_true_kernel_restores():
     x = _shapes(48, 48, seed=6)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     y = conv_circular(x, k)
     out = l0_deblur(y, k, 4e-3, 4e-3)
     assert psnr(out, x).item() > psnr(y, x).item() + 5
@@ -214,13 +207,16 @@ def test_pan_l0_levin_downscaled(shared_dir):
 def test_pan_l0_synthetic_batch_and_colour():
     x = torch.cat([_shapes(48, 48, seed=7), _shapes(48, 48, seed=8)]).expand(2, 3, 48, 48)
     x = x * torch.tensor([1.0, 0.8, 0.6], dtype=x.dtype).view(1, 3, 1, 1)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     y = conv_circular(x, k)
     params = PanL0Params(boundary="circular", xk_iter=3)
     x_est, k_est = pan_l0_deblur(y, 9, params=params)
     assert x_est.shape == x.shape and k_est.shape == (2, 1, 9, 9)
     assert (kernel_mnc(k_est, k) > 0.8).all()
-    assert (psnr(x_est, x) > psnr(y, x) + 2).all()
+    # A blind estimate is defined up to a translation (the kernel can sit one pixel off), so the
+    # image is scored after the best integer shift, as in Levin et al.'s error ratio.
+    mse_aligned = sse_upto_shift(x_est, x, max_shift=2, crop=4) / (3 * 40 * 40)
+    assert (10 * torch.log10(1 / mse_aligned) > psnr(y, x) + 4).all()
     # Batched FFTs round differently from single ones (1e-16) and Pan-L0's hard thresholds can
     # amplify that, so a batch matches single runs closely but not bit for bit.
     single = pan_l0_kernel(y[1:], 9, params=params)
@@ -229,7 +225,7 @@ def test_pan_l0_synthetic_batch_and_colour():
 
 def test_pan_l0_default_pad_boundary_on_non_circular_blur():
     big = _shapes(72, 72, seed=8)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     x, y = big[..., 12:-12, 12:-12], conv_circular(big, k)[..., 12:-12, 12:-12]  # blur crossing the border
     x_est, k_est = pan_l0_deblur(y, 9, params=PanL0Params(xk_iter=3))  # default boundary="pad"
     # measured: MNC 0.92, PSNR 27.2 -> 34.0 dB (circular boundary: MNC 0.86, 22.1 dB, worse than the input)

@@ -18,6 +18,7 @@ from blinddps.metrics import (
     ssim,
     success_rate,
 )
+from toy_kernels import l_shaped_kernel
 
 
 def _texture(b: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -28,14 +29,6 @@ def _texture(b: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     x = (x - x.amin()) / (x.amax() - x.amin())
     return x.view(b, c, h, w)
 
-
-def _motion_kernel(size: int = 9) -> torch.Tensor:
-    """A small asymmetric L-shaped kernel (1, 1, K, K), sum 1."""
-    k = torch.zeros(1, 1, size, size, dtype=torch.float64)
-    c = size // 2
-    k[0, 0, c, c - 3 : c + 2] = torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0])
-    k[0, 0, c - 3 : c, c + 1] = torch.tensor([0.5, 1.0, 2.0])
-    return k / k.sum()
 
 
 # ---------------------------------------------------------------- PSNR
@@ -152,7 +145,7 @@ def test_mnc_matches_bruteforce_and_range():
 
 
 def test_mnc_shift_invariant_and_orientation_sensitive():
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     canvas = F.pad(k, (4, 4, 4, 4))  # 17x17, room to shift without cutting
     shifted = torch.roll(canvas, (3, -4), dims=(-2, -1))
     assert abs(kernel_mnc(shifted, k).item() - 1) < 1e-12
@@ -165,7 +158,7 @@ def test_mnc_shift_invariant_and_orientation_sensitive():
 
 
 def test_kernel_mse_padding_and_alignment():
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     padded = F.pad(k, (3, 3, 3, 3))
     assert kernel_mse(padded, k).item() == 0  # zero-padding keeps the origin
     other = torch.rand(1, 1, 9, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -199,7 +192,7 @@ def test_sse_upto_shift_finds_the_shift():
 
 def test_error_ratio_true_shifted_and_wrong_kernels():
     x = _texture(1, 1, 64, 64, seed=9)
-    k = _motion_kernel(9)
+    k = l_shaped_kernel(9)
     y = _conv_circ(x, k)
     assert abs(error_ratio(x, y, k, k, crop=8).item() - 1) < 1e-12
     canvas = torch.roll(F.pad(k, (2, 2, 2, 2)), (2, 1), dims=(-2, -1))  # 13x13, translated

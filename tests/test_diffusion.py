@@ -80,3 +80,17 @@ def test_cosine_schedule_is_monotone():
     process = VPProcess(DiffusionConfig(schedule="cosine", steps=100))
     abar = process.alphas_cumprod
     assert torch.all(abar[1:] < abar[:-1]) and abar[0] < 1 and abar[-1] > 0
+
+
+def test_schedule_tables_move_once_per_device_and_dtype():
+    process = VPProcess(DiffusionConfig(steps=1000, respacing="50"))
+    for dtype in (torch.float32, torch.float64):
+        like = torch.zeros(3, 2, 4, 4, dtype=dtype)
+        first = process.at("alphas_cumprod", 7, like)
+        assert first.shape == (1, 1, 1, 1) and first.dtype == dtype
+        assert first.item() == pytest.approx(process.alphas_cumprod[7].item(), rel=1e-7)
+        # The same converted table serves every later step (no per-call host-to-device copy).
+        assert process.at("alphas_cumprod", 9, like).data_ptr() == first.data_ptr() + 2 * first.element_size()
+        batch = process.at("betas", torch.tensor([0, 5, 49]), like)
+        assert batch.shape == (3, 1, 1, 1)
+        assert torch.allclose(batch.flatten().double(), process.betas[[0, 5, 49]], rtol=1e-6)

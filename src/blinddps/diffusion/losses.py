@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .process import VPProcess, _gather
+from .process import VPProcess
 
 
 def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
@@ -40,7 +40,7 @@ def diffusion_loss(process: VPProcess, output: torch.Tensor, x0: torch.Tensor, x
     model_mean = process.posterior_mean(frozen_x0, x_t, i)
     model_log_var = process.model_log_variance(i, var, x_t)
     true_mean = process.posterior_mean(x0, x_t, i)
-    true_log_var = _gather(process.posterior_log_variance_clipped, i, x_t)
+    true_log_var = process.at("posterior_log_variance_clipped", i, x_t)
     kl = normal_kl(true_mean, true_log_var, model_mean, model_log_var).flatten(1).mean(dim=1)
     nll = discretized_gaussian_nll(x0, model_mean, model_log_var).flatten(1).mean(dim=1)
     vb = torch.where(i.to(x0.device) == 0, nll, kl) / math.log(2.0)

@@ -46,12 +46,12 @@ class DiffusionConfig:
         return DiffusionConfig(**{**asdict(self), **changes})
 
 
-def _gather(values: torch.Tensor, i: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """values[i] shaped to broadcast against `like` (B, ...), in like's dtype and device."""
+def _gather(table: torch.Tensor, i: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """table[i] shaped to broadcast against `like` (B, ...); `table` already on like's device.
+    An int i indexes on the device (a view: no host-to-device copy, no stream sync)."""
     if not torch.is_tensor(i):
-        i = torch.tensor([i])
-    out = values.to(like.device)[i.to(like.device).long()].to(like.dtype)
-    return out.reshape(-1, *([1] * (like.dim() - 1)))
+        return table[i].reshape([1] * like.dim())
+    return table[i.to(table.device).long()].reshape(-1, *([1] * (like.dim() - 1)))
 
 
 class VPProcess:
@@ -76,6 +76,18 @@ class VPProcess:
         self.posterior_log_variance_clipped = t64(post_log_var)
         self.posterior_mean_coef1 = t64(betas * np.sqrt(abar_prev) / (1.0 - abar))
         self.posterior_mean_coef2 = t64((1.0 - abar_prev) * np.sqrt(1.0 - betas) / (1.0 - abar))
+        self.log_betas_large = torch.cat([self.posterior_variance[1:2], self.betas[1:]]).log()
+        self._device_tables: dict[tuple, torch.Tensor] = {}
+
+    def at(self, name: str, i: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Schedule table `name` at kept step(s) i, in like's dtype and device, shaped to
+        broadcast against like (B, ...).  Each table is moved once per (device, dtype): moving
+        it at every call would copy from host memory and stall a GPU's queue several times a step."""
+        key = (name, like.device, like.dtype)
+        table = self._device_tables.get(key)
+        if table is None:
+            table = self._device_tables[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
+        return _gather(table, i, like)
 
     @property
     def num_steps(self) -> int:
@@ -84,7 +96,7 @@ class VPProcess:
     # -- forward process -------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar) x0 + sqrt(1 - abar) eps (Ho et al. eq. 4)."""
-        abar = _gather(self.alphas_cumprod, i, x0)
+        abar = self.at("alphas_cumprod", i, x0)
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     # -- model output -> x0, eps, variance --------------------------------------------
@@ -99,7 +111,7 @@ class VPProcess:
     def predict_x0_eps(self, x_t: torch.Tensor, i, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x0_hat, eps_hat) from the network prediction; x0_hat clipped to [-1, 1] if configured,
         eps_hat consistent with the clipped x0 (as DDIM needs)."""
-        abar = _gather(self.alphas_cumprod, i, x_t)
+        abar = self.at("alphas_cumprod", i, x_t)
         kind = self.config.prediction
         if kind == "epsilon":
             x0 = (x_t - (1 - abar).sqrt() * pred) / abar.sqrt()
@@ -114,21 +126,20 @@ class VPProcess:
 
     def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, i) -> torch.Tensor:
         """Mean of q(x_{t-1} | x_t, x0) (Ho et al. eq. 7)."""
-        return _gather(self.posterior_mean_coef1, i, x_t) * x0 + _gather(self.posterior_mean_coef2, i, x_t) * x_t
+        return self.at("posterior_mean_coef1", i, x_t) * x0 + self.at("posterior_mean_coef2", i, x_t) * x_t
 
     def model_log_variance(self, i, var_values: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
         """log sigma_t^2 of p(x_{t-1} | x_t): learned interpolation between log beta_t and the
         clipped posterior log variance (Nichol & Dhariwal eq. 15), or a fixed choice."""
-        lower = _gather(self.posterior_log_variance_clipped, i, like)
+        lower = self.at("posterior_log_variance_clipped", i, like)
         if self.config.variance == "learned_range":
-            upper = _gather(self.betas, i, like).log()
+            upper = self.at("betas", i, like).log()
             frac = (var_values + 1) / 2
             return frac * upper + (1 - frac) * lower
         if self.config.variance == "fixed_small":
             return lower.expand_as(like)
         # fixed_large: beta_t, with the first value replaced as in Ho et al.
-        large = torch.cat([self.posterior_variance[1:2], self.betas[1:]]).log()
-        return _gather(large, i, like).expand_as(like)
+        return self.at("log_betas_large", i, like).expand_as(like)
 
     # -- reverse steps ----------------------------------------------------------------
     def ddpm_step(self, x_t, i: int, x0, log_var, noise: torch.Tensor) -> torch.Tensor:
@@ -140,8 +151,8 @@ class VPProcess:
 
     def ddim_step(self, x_t, i: int, x0, eps, noise: torch.Tensor, eta: float = 0.0) -> torch.Tensor:
         """DDIM update (Song et al. 2021 eq. 12) to the previous kept step; eta=1 ~ DDPM."""
-        abar = _gather(self.alphas_cumprod, i, x_t)
-        abar_prev = _gather(self.alphas_cumprod_prev, i, x_t)
+        abar = self.at("alphas_cumprod", i, x_t)
+        abar_prev = self.at("alphas_cumprod_prev", i, x_t)
         sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)).sqrt()
         direction = (1 - abar_prev - sigma**2).clamp_min(0).sqrt() * eps
         out = abar_prev.sqrt() * x0 + direction

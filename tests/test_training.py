@@ -36,6 +36,29 @@ def test_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_time_limit_checkpoints_between_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
+    # A fake clock that advances 1 s per finished step: the limit of 2.5 s stops after step 3,
+    # between the checkpoints at 2 and 4, whatever the machine's speed.
+    import blinddps.training.trainer as trainer_module
+
+    clock = [0.0]
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: clock[0])
+    limited = Trainer(tiny_config(tmp_path / "limited", steps=6), progress=False)
+    limited.on_step = lambda step, loss: clock.__setitem__(0, clock[0] + 1.0)
+    limited.run(time_limit=2.5)
+    assert limited.step == 3
+    resumed = Trainer(tiny_config(tmp_path / "limited", steps=6), progress=False)
+    resumed.resume()
+    assert resumed.step == 3
+    resumed.run()
+    straight = Trainer(tiny_config(tmp_path / "straight", steps=6), progress=False)
+    straight.run()
+    a = load_file(str(tmp_path / "straight" / "ema.safetensors"))
+    b = load_file(str(tmp_path / "limited" / "ema.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_resume_refuses_a_different_run(tmp_path):
     Trainer(tiny_config(tmp_path, steps=2), progress=False).run()
     other = Trainer(tiny_config(tmp_path, steps=4, lr=1e-3), progress=False)

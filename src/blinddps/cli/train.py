@@ -35,19 +35,21 @@ DEFAULT_PRIOR = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
 @click.option("--preview-every", type=int, default=0, show_default=True, help="0: previews only at the end.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT exactly where it stopped.")
 @click.option("--threads", type=int, default=0, help="CPU threads (0: torch default).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Minutes to train in this session; then checkpoint and stop (continue with --resume).")
 @seed_option
 @device_option
 @quiet_option
 @friendly_errors
 def train_command(kind, out, steps, batch_size, size, lr, ema, channels, channel_mult, res_blocks, data,
-                  checkpoint_every, preview_every, resume, threads, seed, device, quiet):
+                  checkpoint_every, preview_every, resume, threads, time_limit, seed, device, quiet):
     """Train a diffusion prior of blur kernels, tilt fields or images.
 
     \b
     Examples:
       blinddps train kernel -o runs/kernel --steps 20000
       blinddps train image -o runs/img --data ../shared/data/train/bsds500 --size 64
-      blinddps train kernel -o runs/kernel --steps 40000 --resume
+      blinddps train kernel -o runs/kernel --steps 40000 --resume --time-limit 30
       torchrun --nproc-per-node 2 -m blinddps train kernel -o runs/k   (data parallel)
     """
     if threads:
@@ -57,7 +59,8 @@ def train_command(kind, out, steps, batch_size, size, lr, ema, channels, channel
                          seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
                          data=list(data), unet={"num_channels": channels, "channel_mult": mult,
                                                 "num_res_blocks": res_blocks})
-    weights = train(config, resume=resume, device=str(resolve_device(device)), progress=not quiet)
+    weights = train(config, resume=resume, device=str(resolve_device(device)), progress=not quiet,
+                    time_limit=None if time_limit is None else 60 * time_limit)
     if not quiet:
         click.echo(f"prior written to {weights}")
 

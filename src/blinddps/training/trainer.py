@@ -144,13 +144,26 @@ class Trainer:
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p.detach(), 1 - decay)
 
-    def run(self) -> Path:
+    def _out_of_time(self, deadline: float | None) -> bool:
+        """Whether this session's time limit has passed; every rank gets rank 0's answer, so all
+        stop after the same step (a rank that stopped alone would hang the others' all-reduce)."""
+        if deadline is None:
+            return False
+        late = torch.tensor([float(time.perf_counter() >= deadline)], device=self.device)
+        if self.world > 1:
+            dist.broadcast(late, src=0)
+        return bool(late.item())
+
+    def run(self, time_limit: float | None = None) -> Path:
+        """Train until `config.steps`, or until `time_limit` seconds of this session have passed
+        (then checkpoint and return, so that `--resume` continues exactly there)."""
         cfg = self.config
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc=f"train {cfg.kind}",
                    dynamic_ncols=True)
         start, done_at_start = time.perf_counter(), self.step
+        deadline = None if time_limit is None else start + time_limit
         weights = self.out / "ema.safetensors"
-        while self.step < cfg.steps:
+        while self.step < cfg.steps and not self._out_of_time(deadline):
             loss = self.train_step()
             rate = (self.step - done_at_start) * cfg.batch_size / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{rate:.1f}")
@@ -162,6 +175,8 @@ class Trainer:
             if cfg.preview_every and self.rank == 0 and self.step % cfg.preview_every == 0:
                 save_preview(self.ema_prior(), self.out / f"preview_{self.step:07d}.png", cfg.size, cfg.seed)
         bar.close()
+        if self.step % cfg.checkpoint_every != 0 and self.step != cfg.steps:
+            weights = self.save()  # stopped by the time limit between checkpoints
         if self.step == 0 or not weights.is_file():
             weights = self.save()
         if self.rank == 0 and not (cfg.preview_every and self.step % cfg.preview_every == 0):
@@ -190,9 +205,11 @@ def _distributed_setup(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train(config: TrainConfig, *, resume: bool = False, device: str = "cpu", progress: bool = True) -> Path:
-    """Train (or continue) a prior; returns the EMA weights path (a loadable prior)."""
+def train(config: TrainConfig, *, resume: bool = False, device: str = "cpu", progress: bool = True,
+          time_limit: float | None = None) -> Path:
+    """Train (or continue) a prior; returns the EMA weights path (a loadable prior).
+    time_limit: seconds of training in this call (None: until config.steps)."""
     trainer = Trainer(config, device=device, progress=progress)
     if resume:
         trainer.resume()
-    return trainer.run()
+    return trainer.run(time_limit=time_limit)

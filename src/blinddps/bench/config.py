@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
 from ..tasks.config import RestoreConfig
 
@@ -55,6 +56,10 @@ class BenchConfig:
     seed: measurement i is drawn with seed `seed * 1_000_003 + i`, and so are the
         diffusion samplers on it (the same for every method: paired comparisons).
     figure_rows: how many measurements the figure shows.
+    lpips_backbone, lpips_heads: local LPIPS weight files (torchvision AlexNet/VGG16 and the
+        LPIPS v0.1 heads); None: $BLINDDPS_LPIPS_BACKBONE / $BLINDDPS_LPIPS_HEADS, else no
+        LPIPS. LPIPS is scored from the cached output images when reporting, so these are no
+        part of the cached items' settings: turning LPIPS on later reruns no method.
     """
 
     images: str
@@ -75,6 +80,8 @@ class BenchConfig:
     seed: int = 0
     device: str = "cpu"
     figure_rows: int = 4
+    lpips_backbone: str | None = None
+    lpips_heads: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -96,6 +103,11 @@ class BenchConfig:
     @property
     def solver_padding(self) -> str:
         return "circular" if self.task == "levin" else self.padding
+
+    @property
+    def lpips_files(self) -> tuple[str | None, str | None]:
+        """(backbone, heads): the fields, else the environment variables, else None."""
+        return lpips_paths(self.lpips_backbone, self.lpips_heads)
 
     def measurement_settings(self) -> dict:
         """Everything that changes the measurements (a cached result must match it)."""

@@ -1,11 +1,13 @@
 """Per-image metrics of one method's output against the truth (conventions: CONVENTIONS,
-which every summary.md repeats)."""
+which every summary.md repeats; LPIPS_CONVENTION too when LPIPS is computed)."""
 from __future__ import annotations
 
 import torch
 
 from ..baselines.deconv import deconv_hyper_laplacian
 from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, ssim
+from ..metrics.lpips import LPIPS, load_lpips, lpips
+from ..metrics.perceptual import lpips_available
 from .config import BenchConfig
 from .data import Measurement
 from .methods import MethodOutput
@@ -26,6 +28,11 @@ CONVENTIONS = """\
   rates: fraction of images with ratio <= 2 and <= 3.
 - Seconds: wall time of the method's call per image; NFE: network evaluations per image
   (one forward + backward pass of one network = 1).
+"""
+LPIPS_CONVENTION = """\
+- LPIPS (Zhang et al. 2018, v0.1, {net} backbone, local weight files): the output image as
+  cached (16-bit PNG) against the truth, both mapped from [0, 1] to [-1, 1], grey repeated to
+  RGB, `border` pixels dropped as for PSNR; lower is better (0: identical).
 """
 METRICS = ("psnr", "ssim", "kernel_mse", "kernel_mnc", "error_ratio")
 LEVIN_CROP = 15
@@ -55,3 +62,35 @@ def evaluate(m: Measurement, out: MethodOutput, config: BenchConfig) -> dict[str
         "kernel_mnc": float(kernel_mnc(k_est, k_true)[0]),
         "error_ratio": float(ratio[0]),
     }
+
+
+def lpips_model(config: BenchConfig) -> LPIPS | None:
+    """The LPIPS network of the config's weight files (or the environment's), on config.device;
+    None when no file is given. Raises (one line) when files are given but unusable: a run
+    asked for LPIPS must not finish without it."""
+    backbone, heads = config.lpips_files
+    if backbone is None and heads is None:
+        return None
+    available = lpips_available(backbone, heads)
+    if not available:
+        raise ValueError(available.reason)
+    return load_lpips(backbone, heads, device=config.device)
+
+
+def evaluate_lpips(m: Measurement, image: torch.Tensor, model: LPIPS | None) -> float | None:
+    """LPIPS of an output image (1, C, H, W) in [0, 1] against the truth; None without a model.
+
+    Scored from the CACHED output image (not the run's in-memory one), so that the value is
+    the same whether the item was just computed or read back, and LPIPS can be turned on for
+    a finished run without rerunning its methods.
+    """
+    if model is None:
+        return None
+    x = m.sharp
+    if image.shape != x.shape:
+        raise ValueError(f"{m.case.name}: output shape {tuple(image.shape)} differs from the truth {tuple(x.shape)}")
+    if m.border > 0:
+        b = m.border
+        x, image = x[..., b:-b, b:-b], image[..., b:-b, b:-b]
+    with torch.no_grad():
+        return float(lpips(image, x, model)[0])

@@ -15,12 +15,14 @@ import torch
 from ..io import atomic_write, write_json_atomic
 from ..metrics import fid_available, lpips_available, success_rate
 from .config import METHODS, BenchConfig
-from .evaluate import CONVENTIONS, METRICS
+from .evaluate import CONVENTIONS, LPIPS_CONVENTION, METRICS
 
 CSV_COLUMNS = ("method", "index", "image", *METRICS, "seconds", "nfe", "kernel_size", "height", "width", "channels")
+# Computed only with local weight files: a column of its own then, after the fixed metrics.
+OPTIONAL_METRICS = ("lpips",)
 THRESHOLDS = (2.0, 3.0)
 _LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "kernel_mse": "kernel MSE", "kernel_mnc": "kernel MNC",
-           "error_ratio": "error ratio", "seconds": "s / image", "nfe": "NFE / image"}
+           "error_ratio": "error ratio", "lpips": "LPIPS", "seconds": "s / image", "nfe": "NFE / image"}
 
 
 def git_commit(folder: str | Path | None = None) -> str:
@@ -57,9 +59,16 @@ def records_to_rows(records: list[dict]) -> list[dict]:
              "height": r["shape"][-2], "width": r["shape"][-1], "channels": r["shape"][1]} for r in records]
 
 
+def metric_keys(rows: list[dict]) -> tuple[str, ...]:
+    """METRICS, plus each optional metric that every row has (e.g. lpips)."""
+    return (*METRICS, *(k for k in OPTIONAL_METRICS if rows and all(r.get(k) is not None for r in rows)))
+
+
 def write_per_image_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    extra = metric_keys(rows)[len(METRICS):]
+    columns = (*CSV_COLUMNS[: 3 + len(METRICS)], *extra, *CSV_COLUMNS[3 + len(METRICS):])
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -85,7 +94,7 @@ def summarise(rows: list[dict], methods: tuple[str, ...], levin: bool) -> dict[s
         if not mine:
             continue
         stats: dict = {"n": len(mine)}
-        for key in (*METRICS, "seconds", "nfe"):
+        for key in (*metric_keys(mine), "seconds", "nfe"):
             stats[key] = mean_se([float(r[key]) for r in mine])
         if levin:
             rates = success_rate([r["error_ratio"] for r in mine], THRESHOLDS)
@@ -102,12 +111,15 @@ def _fmt(stat: dict, digits: int) -> str:
     return text + (f" ± {se:.2g}" if abs(se) < 1e-3 and se != 0 else f" ± {se:.{digits}f}")
 
 
-_DIGITS = {"psnr": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2, "seconds": 1, "nfe": 0}
+_DIGITS = {"psnr": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2, "lpips": 3, "seconds": 1,
+           "nfe": 0}
 
 
 def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
     levin = config.task == "levin"
-    keys = (*METRICS, "seconds", "nfe")
+    lpips_net = (header.get("lpips") or {}).get("net")
+    computed = (*METRICS, *(k for k in OPTIONAL_METRICS if summary and all(k in s for s in summary.values())))
+    keys = (*computed, "seconds", "nfe")
     cols = ["method", "n", *(_LABELS[k] for k in keys)] + ([f"success r<={t:g}" for t in THRESHOLDS] if levin else [])
     lines = [f"# Benchmark: {config.task} ({Path(config.images).name})", "",
              f"- command: `{header['command']}`", f"- git commit: {header['git_commit']}",
@@ -122,9 +134,13 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
     lines += [f"- `{m}`: {METHODS[m]}" for m in summary]
-    missing = [f"{name}: {a.reason}" for name, a in (("LPIPS", lpips_available()), ("FID", fid_available())) if not a]
+    checks = [("FID", fid_available())]
+    if "lpips" not in computed:  # the reason names the options / variables that would enable it
+        checks.insert(0, ("LPIPS", lpips_available(*config.lpips_files)))
+    missing = [f"{name}: {a.reason}" for name, a in checks if not a]
     lines += ["", "Not reported: " + "; ".join(missing) + "." if missing else ""]
-    lines += ["", "Conventions:", "", CONVENTIONS]
+    conventions = CONVENTIONS + (LPIPS_CONVENTION.format(net=lpips_net or "?") if "lpips" in computed else "")
+    lines += ["", "Conventions:", "", conventions]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,7 +1,9 @@
 """run_benchmark: every method on every measurement, cached per item, sharded, then reported.
 
 Outputs in config.out: bench_config.json (the resolved config), cache/ (per item results,
-see bench.cache), per_image.csv, summary.json, summary.md and figure.png.
+see bench.cache), per_image.csv, summary.json, summary.md and figure.png. With LPIPS weight
+files (config.lpips_backbone / lpips_heads), rank 0 adds an `lpips` metric to every item,
+scored from the cached output images.
 """
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..io import write_json_atomic
+from ..metrics import LPIPS
 from ..priors import DiffusionPrior
 from .cache import ResultCache
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Case, list_cases, load_measurement, resolve_images
-from .evaluate import evaluate
+from .evaluate import evaluate, evaluate_lpips, lpips_model
 from .figure import benchmark_figure
 from .methods import MethodOutput, load_priors, run_method
 from .report import run_header, write_reports
@@ -79,6 +82,16 @@ class _Runner:
                                "a shard did not finish; run the same command again to complete them")
         return records
 
+    def add_lpips(self, cases: list[Case], records: list[dict], model: LPIPS) -> None:
+        """metrics['lpips'] of every record, scored from its cached output image (never stored
+        in the cache: the records' settings stay those of a run without LPIPS)."""
+        by_item = {(r["method"], r["index"]): r for r in records}
+        for case in cases:
+            m = load_measurement(case, self.config)
+            for method in self.config.methods:
+                image = self.cache.image(method, case)
+                by_item[method, case.index]["metrics"]["lpips"] = evaluate_lpips(m, image, model)
+
     def figure(self, cases: list[Case], records: list[dict]) -> None:
         psnr = {(r["method"], r["index"]): r["metrics"]["psnr"] for r in records}
         rows = []
@@ -103,8 +116,13 @@ def run_benchmark(config: BenchConfig, *, rank: int = 0, world_size: int = 1,
     results into the reports (it fails, naming the first, if any item is still missing).
     log: receives one line per computed item.
     """
+    lpips_files = [str(Path(p).expanduser().resolve()) if p else None for p in config.lpips_files]
     config = config.replace(images=str(resolve_images(config.images)),
-                            kernels=str(Path(config.kernels).expanduser().resolve()) if config.kernels else None)
+                            kernels=str(Path(config.kernels).expanduser().resolve()) if config.kernels else None,
+                            lpips_backbone=lpips_files[0], lpips_heads=lpips_files[1])
+    # Loaded before any method runs, so that an unusable weight file fails in seconds, not
+    # after the benchmark; only rank 0 scores LPIPS (when it writes the reports).
+    lpips_net = lpips_model(config) if rank == 0 else None
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cases = list_cases(config)
@@ -121,6 +139,9 @@ def run_benchmark(config: BenchConfig, *, rank: int = 0, world_size: int = 1,
         return result
     records = runner.collect(cases)
     header = run_header(config, command or shlex.join(sys.argv), world_size)
+    if lpips_net is not None:
+        runner.add_lpips(cases, records, lpips_net)
+        header["lpips"] = {"net": lpips_net.net, "backbone": config.lpips_backbone, "heads": config.lpips_heads}
     result.summary = write_reports(out, records, config, header)
     runner.figure(cases, records)
     result.rows = [{"method": r["method"], "image": r["case"], **r["metrics"]} for r in records]

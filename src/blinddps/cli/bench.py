@@ -51,6 +51,14 @@ def _command_line() -> str:
 @click.option("--padding", type=click.Choice(["reflect", "zeros", "circular", "replicate"]), default="reflect",
               show_default=True, help="Blur border of the simulation and the solvers (Levin: circular).")
 @click.option("--figure-rows", type=int, default=4, show_default=True, help="Measurements shown in figure.png.")
+@click.option("--lpips-backbone", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="LPIPS backbone weights (local file, nothing is downloaded): torchvision's "
+                   "alexnet-owt-7be5be79.pth or vgg16-397923af.pth (or .safetensors, same keys). "
+                   "[default: $BLINDDPS_LPIPS_BACKBONE]")
+@click.option("--lpips-heads", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="LPIPS v0.1 linear heads matching the backbone: alex.pth or vgg.pth. With both files "
+                   "an LPIPS column is reported (scored from the cached outputs: adding it to a finished "
+                   "run reruns no method). [default: $BLINDDPS_LPIPS_HEADS]")
 @click.option("--threads", type=int, default=0, show_default=True,
               help="CPU threads per process (0: torch default). 1 avoids oversubscription on busy machines.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
@@ -60,7 +68,8 @@ def _command_line() -> str:
 @quiet_option
 @friendly_errors
 def bench_command(images, task, methods, steps, crop, kernel_size, intensity, gaussian_std, noise, kernels,
-                  limit, image_prior, kernel_prior, padding, figure_rows, threads, out, seed, device, quiet):
+                  limit, image_prior, kernel_prior, padding, figure_rows, lpips_backbone, lpips_heads, threads, out,
+                  seed, device, quiet):
     """Run methods on a deblurring benchmark; write per_image.csv, summary.md/json, figure.png.
 
     \b
@@ -69,6 +78,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
       blinddps bench --images kodak24 --kernels ../shared/golden/motion_kernels_64_i0.5_ref.npz \\
           -o benchmarks/results/kodak24
       torchrun --nproc-per-node 2 -m blinddps bench --images levin09 -o out   (2 shards)
+      blinddps bench --images levin09 -o benchmarks/results/levin \\
+          --lpips-backbone alexnet-owt-7be5be79.pth --lpips-heads alex.pth   (adds LPIPS)
     """
     if threads:
         torch.set_num_threads(threads)
@@ -80,7 +91,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,
                          kernel_size=kernel_size, intensity=intensity, gaussian_std=gaussian_std, noise=noise,
                          kernels=kernels, limit=limit, image_prior=image_prior, kernel_prior=kernel_prior,
-                         padding=padding, seed=seed, device=_device(device), figure_rows=figure_rows)
+                         padding=padding, seed=seed, device=_device(device), figure_rows=figure_rows,
+                         lpips_backbone=lpips_backbone, lpips_heads=lpips_heads)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     result = run_benchmark_distributed(config, log=log, command=_command_line())
     if result.summary is not None and not quiet:

@@ -50,11 +50,15 @@ def test_time_limit_checkpoints_between_checkpoints_and_resumes_exactly(tmp_path
     resumed = Trainer(tiny_config(tmp_path / "limited", steps=6), progress=False)
     resumed.resume()
     assert resumed.step == 3
+    # The folder may move between sessions (to a GPU machine and back): resume does not care.
+    (tmp_path / "limited").rename(tmp_path / "moved")
+    resumed = Trainer(tiny_config(tmp_path / "moved", steps=6), progress=False)
+    resumed.resume()
     resumed.run()
     straight = Trainer(tiny_config(tmp_path / "straight", steps=6), progress=False)
     straight.run()
     a = load_file(str(tmp_path / "straight" / "ema.safetensors"))
-    b = load_file(str(tmp_path / "limited" / "ema.safetensors"))
+    b = load_file(str(tmp_path / "moved" / "ema.safetensors"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 

@@ -87,7 +87,10 @@ class Trainer:
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
         state = torch.load(path, map_location=self.device, weights_only=True)
         saved = state["config"]
-        mine = {k: v for k, v in self.config.to_dict().items() if k not in ("steps", "checkpoint_every", "preview_every")}
+        # The target steps and the save cadence may change between sessions, and the folder may
+        # have moved (copied to a GPU machine and back); everything else must match.
+        session_only = ("steps", "checkpoint_every", "preview_every", "out")
+        mine = {k: v for k, v in self.config.to_dict().items() if k not in session_only}
         theirs = {k: v for k, v in saved.items() if k in mine}
         if theirs != {k: mine[k] for k in theirs}:
             diff = sorted(k for k in theirs if theirs[k] != mine[k])

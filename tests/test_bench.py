@@ -217,3 +217,15 @@ def test_cache_key_follows_the_priors_content_and_solver_defaults(tmp_path, tiny
     assert after["image_prior"] != before["image_prior"] and after["kernel_prior"] == before["kernel_prior"]
     assert before["solver"]["kernel_centring"] == 0.1 and before["solver"]["zeta"] == 500 / config.steps
     assert config.method_settings("blurry") == {}
+
+
+def test_levin_summary_reports_success_rates_and_the_median_ratio():
+    from blinddps.bench.report import METRICS, summarise
+
+    rows = [{"method": "m", **dict.fromkeys(METRICS, 1.0), "error_ratio": r, "seconds": 1.0, "nfe": 0}
+            for r in (1.5, 2.5, 1000.0)]
+    stats = summarise(rows, ("m",), levin=True)["m"]
+    assert stats["success"] == {"<=2": pytest.approx(1 / 3), "<=3": pytest.approx(2 / 3)}
+    assert stats["error_ratio_median"] == 2.5  # the mean (334.7) is one failure's
+    assert stats["error_ratio"]["mean"] == pytest.approx(1004 / 3)
+    assert "error_ratio_median" not in summarise(rows, ("m",), levin=False)["m"]

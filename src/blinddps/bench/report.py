@@ -7,6 +7,7 @@ import io
 import math
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -97,8 +98,12 @@ def summarise(rows: list[dict], methods: tuple[str, ...], levin: bool) -> dict[s
         for key in (*metric_keys(mine), "seconds", "nfe"):
             stats[key] = mean_se([float(r[key]) for r in mine])
         if levin:
-            rates = success_rate([r["error_ratio"] for r in mine], THRESHOLDS)
+            ratios = [float(r["error_ratio"]) for r in mine]
+            rates = success_rate(ratios, THRESHOLDS)
             stats["success"] = {f"<={t:g}": rates[t] for t in THRESHOLDS}
+            # One failed kernel gives a ratio in the thousands, so the mean says little; the
+            # median is the typical case.
+            stats["error_ratio_median"] = statistics.median(ratios)
         out[method] = stats
     return out
 
@@ -120,7 +125,8 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
     lpips_net = (header.get("lpips") or {}).get("net")
     computed = (*METRICS, *(k for k in OPTIONAL_METRICS if summary and all(k in s for s in summary.values())))
     keys = (*computed, "seconds", "nfe")
-    cols = ["method", "n", *(_LABELS[k] for k in keys)] + ([f"success r<={t:g}" for t in THRESHOLDS] if levin else [])
+    levin_cols = [f"success r<={t:g}" for t in THRESHOLDS] + ["median error ratio"]
+    cols = ["method", "n", *(_LABELS[k] for k in keys)] + (levin_cols if levin else [])
     lines = [f"# Benchmark: {config.task} ({Path(config.images).name})", "",
              f"- command: `{header['command']}`", f"- git commit: {header['git_commit']}",
              f"- date: {header['date']}", f"- steps: {header['steps']}",
@@ -131,6 +137,7 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
         cells = [method, str(s["n"]), *(_fmt(s[k], _DIGITS[k]) for k in keys)]
         if levin:
             cells += [f"{100 * s['success'][f'<={t:g}']:.0f}%" for t in THRESHOLDS]
+            cells.append(f"{s['error_ratio_median']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
     lines += [f"- `{m}`: {METHODS[m]}" for m in summary]

@@ -3,7 +3,7 @@
 # test kernels (64x64, intensity 0.5; kernel j of golden/motion_kernels_64_i0.5_ref.npz blurs
 # image j), reflect borders, Gaussian noise std 0.01 in [0, 1] (0.02 in [-1, 1]), every method.
 #   1. Kodak24 (24 images)           -> benchmarks/results/kodak24/
-#   2. CBSD68, first 20 images       -> benchmarks/results/cbsd68-20/
+#   2. CBSD68, first 8 images       -> benchmarks/results/cbsd68-8/
 #
 #   benchmarks/run_kodak.sh                      # 2 processes (torchrun), 1 thread each
 #   NPROC=1 THREADS=2 benchmarks/run_kodak.sh    # one process
@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 KERNELS="$SHARED/golden/motion_kernels_64_i0.5_ref.npz"
 
 common=(--task motion --crop 256 --kernel-size 64 --intensity 0.5 --noise 0.01 --kernels "$KERNELS"
-        --padding reflect --methods blinddps,blinddps-uniform,dps-oracle,pan-l0,blurry
-        --steps 100 --seed 0 --image-prior natural-rgb --kernel-prior kernel-64 --threads "$THREADS")
+        --padding reflect --methods blinddps,dps-oracle,pan-l0,blurry
+        --steps 50 --seed 0 --image-prior natural-rgb --kernel-prior kernel-64 --threads "$THREADS")
 
 run bench --images "$SHARED/data/bench/kodak24" "${common[@]}" -o "$OUT_ROOT/kodak24" "$@"
-run bench --images "$SHARED/data/bench/cbsd68" --limit 20 "${common[@]}" -o "$OUT_ROOT/cbsd68-20" "$@"
+run bench --images "$SHARED/data/bench/cbsd68" --limit 8 "${common[@]}" -o "$OUT_ROOT/cbsd68-8" "$@"

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 . benchmarks/common.sh
 
 run bench --images "$SHARED/data/bench/levin09" --task levin \
-  --methods blinddps,blinddps-uniform,dps-oracle,pan-l0,blurry \
-  --steps 100 --kernel-size 64 --noise 0 --seed 0 \
+  --methods blinddps,dps-oracle,pan-l0,blurry \
+  --steps 50 --kernel-size 64 --noise 0 --seed 0 \
   --image-prior natural-rgb --kernel-prior kernel-64 \
   --threads "$THREADS" -o "$OUT_ROOT/levin09" "$@"

@@ -229,3 +229,21 @@ def test_levin_summary_reports_success_rates_and_the_median_ratio():
     assert stats["error_ratio_median"] == 2.5  # the mean (334.7) is one failure's
     assert stats["error_ratio"]["mean"] == pytest.approx(1004 / 3)
     assert "error_ratio_median" not in summarise(rows, ("m",), levin=False)["m"]
+
+
+def test_aligned_psnr_forgives_a_translation_and_nothing_else():
+    from blinddps.bench.data import Case, Measurement
+    from blinddps.bench.evaluate import aligned_psnr
+    from blinddps.metrics import psnr
+
+    g = torch.Generator().manual_seed(0)
+    sharp = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 72, 72, generator=g), 3, 1, 1)
+    kernel = torch.zeros(9, 9)
+    kernel[4, 4] = 1.0
+    m = Measurement(Case(0, "c", None), sharp, sharp, kernel, 9, 0)
+    shifted = torch.roll(sharp, (2, -3), dims=(-2, -1))  # within the +-4 px allowed for K = 9
+    assert psnr(shifted, sharp).item() < 30 and aligned_psnr(m, shifted) > 100
+    noisy = (sharp + 0.01 * torch.randn(sharp.shape, generator=g)).clamp(0, 1)
+    assert abs(aligned_psnr(m, noisy) - psnr(noisy[..., 4:-4, 4:-4], sharp[..., 4:-4, 4:-4]).item()) < 0.3
+    far = torch.roll(sharp, (0, 8), dims=(-2, -1))  # beyond the bound: not forgiven
+    assert aligned_psnr(m, far) < 30

@@ -2,10 +2,12 @@
 which every summary.md repeats; LPIPS_CONVENTION too when LPIPS is computed)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..baselines.deconv import deconv_hyper_laplacian
-from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, ssim
+from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, sse_upto_shift, ssim
 from ..metrics.lpips import LPIPS, load_lpips, lpips
 from ..metrics.perceptual import lpips_available
 from .config import BenchConfig
@@ -26,6 +28,10 @@ CONVENTIONS = """\
   Levin, padded borders on photo tasks), each result aligned to the truth up to a shift of
   +-K_est // 2, SSE over the image minus min(15, side // 4) pixels at each side. Success
   rates: fraction of images with ratio <= 2 and <= 3.
+- PSNR aligned: the PSNR after the best integer shift of the output (|s| <= min(K_true // 2,
+  16) px per axis), over the image minus max(border, that bound) pixels at each side. A blind
+  estimate is only defined up to a translation (its kernel may sit off-centre), which plain
+  PSNR punishes as if it were a restoration error; Levin et al. align for the same reason.
 - Seconds: wall time of the method's call per image; NFE: network evaluations per image
   (one forward + backward pass of one network = 1).
 """
@@ -62,6 +68,19 @@ def evaluate(m: Measurement, out: MethodOutput, config: BenchConfig) -> dict[str
         "kernel_mnc": float(kernel_mnc(k_est, k_true)[0]),
         "error_ratio": float(ratio[0]),
     }
+
+
+def aligned_psnr(m: Measurement, image: torch.Tensor) -> float:
+    """PSNR (data range 1) of an output (1, C, H, W) in [0, 1] after its best integer shift
+    (see CONVENTIONS); from the cached image, like LPIPS, so it needs no rerun of a method."""
+    x, est = m.sharp.double(), image.double()
+    if est.shape != x.shape:
+        raise ValueError(f"{m.case.name}: output shape {tuple(est.shape)} differs from the truth {tuple(x.shape)}")
+    shift = min(m.kernel.shape[-1] // 2, 16)
+    crop = max(m.border, shift)
+    pixels = x.shape[1] * (x.shape[-2] - 2 * crop) * (x.shape[-1] - 2 * crop)
+    mse = float(sse_upto_shift(est, x, max_shift=shift, crop=crop)[0]) / pixels
+    return 10.0 * math.log10(1.0 / max(mse, 1e-20))
 
 
 def lpips_model(config: BenchConfig) -> LPIPS | None:

@@ -19,11 +19,13 @@ from .config import METHODS, BenchConfig
 from .evaluate import CONVENTIONS, LPIPS_CONVENTION, METRICS
 
 CSV_COLUMNS = ("method", "index", "image", *METRICS, "seconds", "nfe", "kernel_size", "height", "width", "channels")
-# Computed only with local weight files: a column of its own then, after the fixed metrics.
-OPTIONAL_METRICS = ("lpips",)
+# Scored at report time from the cached outputs (LPIPS only with local weight files): a column
+# of its own, after the fixed metrics, when every row has it.
+OPTIONAL_METRICS = ("lpips", "psnr_aligned")
 THRESHOLDS = (2.0, 3.0)
-_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "kernel_mse": "kernel MSE", "kernel_mnc": "kernel MNC",
-           "error_ratio": "error ratio", "lpips": "LPIPS", "seconds": "s / image", "nfe": "NFE / image"}
+_LABELS = {"psnr": "PSNR (dB)", "psnr_aligned": "PSNR aligned (dB)", "ssim": "SSIM", "kernel_mse": "kernel MSE",
+           "kernel_mnc": "kernel MNC", "error_ratio": "error ratio", "lpips": "LPIPS", "seconds": "s / image",
+           "nfe": "NFE / image"}
 
 
 def git_commit(folder: str | Path | None = None) -> str:
@@ -116,8 +118,8 @@ def _fmt(stat: dict, digits: int) -> str:
     return text + (f" ± {se:.2g}" if abs(se) < 1e-3 and se != 0 else f" ± {se:.{digits}f}")
 
 
-_DIGITS = {"psnr": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2, "lpips": 3, "seconds": 1,
-           "nfe": 0}
+_DIGITS = {"psnr": 2, "psnr_aligned": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2, "lpips": 3,
+           "seconds": 1, "nfe": 0}
 
 
 def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:

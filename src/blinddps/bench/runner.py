@@ -19,7 +19,7 @@ from ..priors import DiffusionPrior
 from .cache import ResultCache
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Case, list_cases, load_measurement, resolve_images
-from .evaluate import evaluate, evaluate_lpips, lpips_model
+from .evaluate import aligned_psnr, evaluate, evaluate_lpips, lpips_model
 from .figure import benchmark_figure
 from .methods import MethodOutput, load_priors, run_method
 from .report import run_header, write_reports
@@ -82,15 +82,19 @@ class _Runner:
                                "a shard did not finish; run the same command again to complete them")
         return records
 
-    def add_lpips(self, cases: list[Case], records: list[dict], model: LPIPS) -> None:
-        """metrics['lpips'] of every record, scored from its cached output image (never stored
-        in the cache: the records' settings stay those of a run without LPIPS)."""
+    def add_report_metrics(self, cases: list[Case], records: list[dict], lpips_net: LPIPS | None) -> None:
+        """metrics['psnr_aligned'] (and 'lpips' with a model) of every record, scored from its
+        cached output image and never stored in the cache, so that metrics added later need
+        no rerun of the methods."""
         by_item = {(r["method"], r["index"]): r for r in records}
         for case in cases:
             m = load_measurement(case, self.config)
             for method in self.config.methods:
                 image = self.cache.image(method, case)
-                by_item[method, case.index]["metrics"]["lpips"] = evaluate_lpips(m, image, model)
+                metrics = by_item[method, case.index]["metrics"]
+                metrics["psnr_aligned"] = aligned_psnr(m, image)
+                if lpips_net is not None:
+                    metrics["lpips"] = evaluate_lpips(m, image, lpips_net)
 
     def figure(self, cases: list[Case], records: list[dict]) -> None:
         psnr = {(r["method"], r["index"]): r["metrics"]["psnr"] for r in records}
@@ -139,8 +143,8 @@ def run_benchmark(config: BenchConfig, *, rank: int = 0, world_size: int = 1,
         return result
     records = runner.collect(cases)
     header = run_header(config, command or shlex.join(sys.argv), world_size)
+    runner.add_report_metrics(cases, records, lpips_net)
     if lpips_net is not None:
-        runner.add_lpips(cases, records, lpips_net)
         header["lpips"] = {"net": lpips_net.net, "backbone": config.lpips_backbone, "heads": config.lpips_heads}
     result.summary = write_reports(out, records, config, header)
     runner.figure(cases, records)

@@ -247,3 +247,79 @@ def test_aligned_psnr_forgives_a_translation_and_nothing_else():
     assert abs(aligned_psnr(m, noisy) - psnr(noisy[..., 4:-4, 4:-4], sharp[..., 4:-4, 4:-4]).item()) < 0.3
     far = torch.roll(sharp, (0, 8), dims=(-2, -1))  # beyond the bound: not forgiven
     assert aligned_psnr(m, far) < 30
+
+
+def test_turbulence_end_to_end(image_dir, tiny_priors, tmp_path):
+    """The turbulence task (tilt + Gaussian blur, the project's simulation): every method runs,
+    the reports are written, and the blurry row's PSNR is the measurement's."""
+    from blinddps.metrics import psnr
+
+    methods = ("blinddps", "dps-oracle", "pan-l0", "blurry")
+    config = tiny_config(image_dir, tmp_path, tiny_priors, task="turbulence", methods=methods,
+                         tilt_prior=tiny_priors["tilt"])
+    result = run_benchmark(config, command="pytest turbulence")
+    assert result.computed == 8 and result.cached == 0
+    with open(tmp_path / "per_image.csv") as fh:
+        rows = {(r["method"], r["image"]): r for r in csv.DictReader(fh)}
+    assert set(rows) == {(m, i) for m in methods for i in ("a", "b")}
+    for case in list_cases(config):
+        m = load_measurement(case, config)
+        assert m.tilt is not None and m.tilt.shape == (2, 32, 32) and m.kernel.shape == (8, 8)
+        assert float(rows["blurry", case.name]["psnr"]) == pytest.approx(float(psnr(m.y.double(), m.sharp.double())[0]),
+                                                                          abs=1e-4)
+    assert int(rows["blinddps", "a"]["nfe"]) == 9 and int(rows["dps-oracle", "a"]["nfe"]) == 3  # image, kernel, tilt
+    assert float(rows["dps-oracle", "a"]["kernel_mnc"]) == pytest.approx(1.0, abs=1e-6)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Benchmark: turbulence" in summary and "turbulence simulation" in summary and "ignore the tilt" in summary
+    assert all(f"| {m} | 2 |" in summary for m in methods)
+    assert (tmp_path / "summary.json").is_file() and (tmp_path / "figure.png").is_file()
+    settings = config.method_settings("blinddps")
+    assert settings["tilt_prior"].startswith(tiny_priors["tilt"]) and "zeta_tilt" in settings["solver"]
+    assert "tilt_prior" not in config.method_settings("dps-oracle")
+
+
+def test_turbulence_measurement_is_reproducible(image_dir, tiny_priors, tmp_path):
+    config = tiny_config(image_dir, tmp_path, tiny_priors, task="turbulence")
+    cases = list_cases(config)
+    one, two = load_measurement(cases[0], config), load_measurement(cases[0], config)
+    assert torch.equal(one.y, two.y) and torch.equal(one.tilt, two.tilt) and torch.equal(one.kernel, two.kernel)
+    assert one.tilt.abs().max() > 0 and one.tilt.abs().max() <= 2.5 + 1e-6
+    torch.testing.assert_close(one.kernel.sum(), torch.tensor(1.0))
+    other = load_measurement(cases[1], config)
+    assert not torch.equal(other.tilt, one.tilt)
+    assert not torch.equal(load_measurement(cases[0], config.replace(seed=2)).tilt, one.tilt)
+    # the noise-free measurement is the operator applied with the kept kernel and tilt
+    from blinddps.physics import Turbulence
+
+    clean = load_measurement(cases[0], config.replace(noise=0.0))
+    expected = Turbulence("reflect")(clean.sharp, kernel=clean.kernel[None, None], tilt=clean.tilt[None]).clamp(0, 1)
+    torch.testing.assert_close(clean.y, expected)
+    assert config.measurement_settings()["gaussian_std"] == 3.0 and config.noise_std == 0.01
+
+
+def test_existing_tasks_measurement_settings_are_unchanged(image_dir, tiny_priors, tmp_path):
+    """Cached results of the other tasks stay valid: their settings dicts keep their keys."""
+    motion = tiny_config(image_dir, tmp_path, tiny_priors)
+    assert set(motion.measurement_settings()) == {"task", "images", "crop", "kernel_size", "noise_std", "kernels",
+                                                  "padding", "seed", "intensity"}
+    gaussian = tiny_config(image_dir, tmp_path, tiny_priors, task="gaussian")
+    assert set(gaussian.measurement_settings()) == {"task", "images", "crop", "kernel_size", "noise_std", "kernels",
+                                                    "padding", "seed", "gaussian_std"}
+    assert "tilt_prior" not in motion.method_settings("blinddps")
+    assert set(motion.method_settings("blinddps")["solver"]) == {"sampler", "step_size", "zeta", "zeta_kernel",
+                                                                 "kernel_sparsity", "kernel_centring"}
+    assert load_measurement(list_cases(motion)[0], motion).tilt is None
+
+
+def test_cli_turbulence_task(image_dir, tiny_priors, tmp_path):
+    from click.testing import CliRunner
+
+    from blinddps.cli.main import cli
+
+    ok = CliRunner().invoke(cli, ["bench", "--images", str(image_dir), "--task", "turbulence", "--methods", "blurry",
+                                  "--crop", "32", "--kernel-size", "8", "--tilt-prior", tiny_priors["tilt"], "-q",
+                                  "-o", str(tmp_path / "t")])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert data["config"]["task"] == "turbulence" and data["config"]["tilt_prior"] == tiny_priors["tilt"]
+    assert data["config"]["noise_std"] == 0.01

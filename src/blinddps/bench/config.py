@@ -7,13 +7,15 @@ from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
 from ..tasks.config import RestoreConfig
 
-TASKS = ("motion", "gaussian", "levin")
+TASKS = ("motion", "gaussian", "levin", "turbulence")
 
 # Canonical method names (lower case) -> what they are; the CLI table of names.
 METHODS = {
-    "blinddps": "BlindDPS: image and kernel diffusion priors (tasks.deblur)",
+    "blinddps": "BlindDPS: image and kernel diffusion priors (tasks.deblur; turbulence: image, kernel and tilt "
+                "priors, tasks.restore_turbulence)",
     "blinddps-uniform": "BlindDPS without the kernel prior (kernel_prior='uniform', the paper's ablation)",
-    "dps-oracle": "non-blind DPS with the TRUE kernel and the image prior (an upper bound)",
+    "dps-oracle": "non-blind DPS with the TRUE kernel (turbulence: and the TRUE tilt) and the image prior "
+                  "(an upper bound)",
     "pan-l0": "Pan et al. 2014 L0 blind deblurring (classical baseline)",
     "blurry": "the measurement itself, kernel = delta (a lower bound)",
 }
@@ -23,7 +25,7 @@ SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsi
 
 # Measurement noise (std in [0, 1]) when none is given: the paper's 0.01 (0.02 in [-1, 1]);
 # the Levin files are noise-free and are used as they are.
-DEFAULT_NOISE = {"motion": 0.01, "gaussian": 0.01, "levin": 0.0}
+DEFAULT_NOISE = {"motion": 0.01, "gaussian": 0.01, "levin": 0.0, "turbulence": 0.01}
 
 
 def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -44,13 +46,17 @@ class BenchConfig:
     images: a folder of images (motion / gaussian tasks), or the Levin folder (sharp/,
         blurred/, kernels.npz); "levin09" means ../shared/data/bench/levin09.
     task: "motion" (random trajectory kernels, size kernel_size, `intensity`), "gaussian"
-        (std `gaussian_std` at size kernel_size) or "levin" (the 32 files as provided).
+        (std `gaussian_std` at size kernel_size), "levin" (the 32 files as provided) or
+        "turbulence" (`tasks.simulate(blur="turbulence")`: a random tilt field, then the
+        Gaussian blur of std `gaussian_std` at size kernel_size).
     crop: centre crop side in pixels (0: whole image; ignored by the Levin task).
     kernel_size: size of the simulated kernels and of the blind estimate (BlindDPS methods);
         Pan-L0 gets it rounded up to odd. Levin: see `bench.data`.
     noise: Gaussian noise std in [0, 1]; None: DEFAULT_NOISE of the task.
     kernels: optional .npz ("kernels" (N, K, K)): kernel j blurs image j instead of a draw.
     limit: first N measurements only (0: all).
+    tilt_prior: the tilt prior of the blind methods on the turbulence task (name or file;
+        "uniform": none, the tilt then follows the guidance gradient alone).
     padding: border model of the simulated blur and of the diffusion solvers (the Levin
         task always uses "circular", the convention of its files).
     seed: measurement i is drawn with seed `seed * 1_000_003 + i`, and so are the
@@ -76,6 +82,7 @@ class BenchConfig:
     limit: int = 0
     image_prior: str = "natural-rgb"
     kernel_prior: str = "kernel-64"
+    tilt_prior: str = "tilt"
     padding: str = "reflect"
     seed: int = 0
     device: str = "cpu"
@@ -95,6 +102,8 @@ class BenchConfig:
             raise ValueError("crop and limit must be >= 0")
         if self.noise is not None and self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if self.task == "turbulence" and self.kernels:
+            raise ValueError("the turbulence task draws its own Gaussian kernels: a kernels file is not used")
 
     @property
     def noise_std(self) -> float:
@@ -115,7 +124,7 @@ class BenchConfig:
         out = {k: getattr(self, k) for k in keys}
         if self.task == "motion" and not self.kernels:
             out["intensity"] = self.intensity
-        if self.task == "gaussian":
+        if self.task in ("gaussian", "turbulence"):
             out["gaussian_std"] = self.gaussian_std
         return out
 
@@ -128,10 +137,14 @@ class BenchConfig:
         priors = {"image_prior": self.image_prior}
         if method == "blinddps":
             priors["kernel_prior"] = self.kernel_prior
+        blind_turbulence = self.task == "turbulence" and method != "dps-oracle"
+        if blind_turbulence:
+            priors["tilt_prior"] = self.tilt_prior
         out = {"steps": self.steps, **{k: prior_fingerprint(v) for k, v in priors.items()}}
         if method != "dps-oracle":
             solver = RestoreConfig(steps=self.steps).resolved().to_dict()
-            out["solver"] = {k: solver[k] for k in SOLVER_SETTINGS}
+            keys = (*SOLVER_SETTINGS, "zeta_tilt") if blind_turbulence else SOLVER_SETTINGS
+            out["solver"] = {k: solver[k] for k in keys}
         return out
 
     def replace(self, **changes) -> "BenchConfig":

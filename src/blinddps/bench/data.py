@@ -9,6 +9,12 @@ RGB), centre-cropped to `crop` x `crop` (each side limited to the image's), blur
 true kernel under `padding` ("reflect" by default) and given Gaussian noise of std `noise`,
 then clipped to [0, 1] (no 8-bit rounding).
 
+Turbulence (`task="turbulence"`): the centre-cropped photo through the project's own
+simulation, `tasks.simulate(blur="turbulence", kernel_size, std=gaussian_std, noise,
+padding, seed=case_seed(seed, i))`: a random tilt field (|tilt| <= 2.5 px), then the Gaussian
+blur, then the noise, clipped to [0, 1]. The true tilt (2, H, W) in pixels is kept with the
+measurement (for the oracle).
+
 Levin et al. 2009 (`task="levin"`, folder with sharp/im_I.png, blurred/im_I_ker_J.png and
 kernels.npz k1..k8): 4 grey 255x255 images x 8 kernels = 32 cases, ordered im_1_ker_1,
 im_1_ker_2, ...; the measurement is the provided blurred file (a circular convolution:
@@ -34,6 +40,7 @@ import torch
 from ..generators import MotionKernelGenerator, gaussian_kernel
 from ..io import list_images, read_image
 from ..physics import Blur, GaussianNoise
+from ..tasks.simulate import simulate
 from .config import BenchConfig
 
 SHARED_ENV = "BLINDDPS_SHARED"
@@ -59,7 +66,8 @@ class Case:
 class Measurement:
     """sharp, y: (1, C, H, W) in [0, 1]; kernel: the true (K, K) kernel, float32, sum 1;
     blind_kernel_size: kernel size for the BlindDPS methods; border: pixels ignored by
-    PSNR/SSIM at each side."""
+    PSNR/SSIM at each side; tilt: the true tilt field (2, H, W) in pixels (turbulence task;
+    None for the others)."""
 
     case: Case
     sharp: torch.Tensor
@@ -67,6 +75,7 @@ class Measurement:
     kernel: torch.Tensor
     blind_kernel_size: int
     border: int
+    tilt: torch.Tensor | None = None
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -162,12 +171,24 @@ def load_measurement(case: Case, config: BenchConfig) -> Measurement:
     if config.task == "levin":
         return _levin_measurement(case, config, g)
     x = center_crop(read_image(case.sharp).tensor, config.crop)
+    if config.task == "turbulence":
+        return _turbulence_measurement(case, config, x)
     kernel = _true_kernel(case, config, g)
     if max(kernel.shape) > min(x.shape[-2:]):
         raise ValueError(f"kernel {tuple(kernel.shape)} larger than the image {tuple(x.shape[-2:])} ({case.name})")
     y = Blur(config.padding)(x, kernel=kernel)
     y = _add_noise(y, config.noise_std, g)
     return Measurement(case, x, y, kernel, config.kernel_size, 0)
+
+
+def _turbulence_measurement(case: Case, config: BenchConfig, x: torch.Tensor) -> Measurement:
+    if config.kernel_size > min(x.shape[-2:]):
+        raise ValueError(f"kernel size {config.kernel_size} larger than the image {tuple(x.shape[-2:])} "
+                         f"({case.name})")
+    y, params = simulate(x, blur="turbulence", kernel_size=config.kernel_size, std=config.gaussian_std,
+                         noise=config.noise_std, padding=config.padding, seed=case_seed(config.seed, case.index))
+    # The kernel as simulated (float32, sum 1): the oracle gets exactly the blur of y.
+    return Measurement(case, x, y, params["kernel"].float(), config.kernel_size, 0, tilt=params["tilt"].float())
 
 
 def _true_kernel(case: Case, config: BenchConfig, g: torch.Generator) -> torch.Tensor:

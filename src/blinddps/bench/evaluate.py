@@ -27,7 +27,9 @@ CONVENTIONS = """\
   SAME non-blind deconvolution for both (hyper-Laplacian, alpha 0.8, lam 2e3; circular on
   Levin, padded borders on photo tasks), each result aligned to the truth up to a shift of
   +-K_est // 2, SSE over the image minus min(15, side // 4) pixels at each side. Success
-  rates: fraction of images with ratio <= 2 and <= 3.
+  rates: fraction of images with ratio <= 2 and <= 3. Turbulence task: the kernel metrics
+  and the error ratio compare the blur kernel only and ignore the tilt (both deconvolutions
+  leave the tilt's warp in place).
 - PSNR aligned: the PSNR after the best integer shift of the output (|s| <= min(K_true // 2,
   16) px per axis), over the image minus max(border, that bound) pixels at each side. A blind
   estimate is only defined up to a translation (its kernel may sit off-centre), which plain

@@ -4,6 +4,10 @@ All take the measurement y (1, C, H, W) in [0, 1] and return the image (1, C, H,
 [0, 1] and the kernel (K, K), non-negative, summing to 1, origin K // 2 (the project's
 convention: the blur is the true convolution). Seconds are wall time of the call; nfe counts
 network evaluations per image (forward + backward of one network = 1, as the solver does).
+
+Turbulence task: the BlindDPS methods run `tasks.restore_turbulence` (image, kernel and tilt
+unknowns; the tilt prior kept by blinddps-uniform); dps-oracle knows the true kernel AND the
+true tilt (operator `physics.Turbulence`); Pan-L0 and blurry ignore the tilt.
 """
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
-from ..physics import Blur, pad_kernel_to
+from ..physics import Blur, Turbulence, pad_kernel_to
 from ..priors import DiffusionPrior, ImageTransform
 from ..solvers import DPS, SolverConfig, Unknown
-from ..tasks import RestoreConfig, deblur, load_task_prior
+from ..tasks import RestoreConfig, deblur, load_task_prior, restore_turbulence
 from ..tasks.config import default_zeta
 from ..tasks.restore import pad_to_multiple
 from .config import DIFFUSION_METHODS, BenchConfig
@@ -40,24 +45,38 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
         priors["image"] = load_task_prior("image", config.image_prior, config.device, str(config.steps))
     if "blinddps" in needed:
         priors["kernel"] = load_task_prior("kernel", config.kernel_prior, config.device, str(config.steps))
+    blind = needed & {"blinddps", "blinddps-uniform"}
+    if config.task == "turbulence" and blind and config.tilt_prior != "uniform":
+        priors["tilt"] = load_task_prior("tilt", config.tilt_prior, config.device, str(config.steps))
     return priors
 
 
 def dps_oracle(y: torch.Tensor, kernel: torch.Tensor, image_prior: DiffusionPrior, *, padding: str = "reflect",
                seed: int = 0, config: SolverConfig | None = None, device: str | torch.device = "cpu",
-               ) -> tuple[torch.Tensor, int]:
+               tilt: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Non-blind DPS (Chung et al., ICLR 2023) with the TRUE kernel: the image prior alone.
 
     y (1, C, H, W) in [0, 1], C = 1 or 3 (grey is run through the RGB prior as three equal
     channels and averaged back, as tasks.deblur does); kernel (K, K) summing to 1.
+    tilt: the TRUE tilt field (2, H, W) in pixels (turbulence: the operator is then
+    `Turbulence(padding)` with the kernel and the tilt known, as tasks.restore_turbulence's
+    operator; the tilt is extended by replication over the padding to the network's multiple).
     Returns (image (1, C, H, W) in [0, 1] on the CPU, nfe per image).
     """
     h, w = y.shape[-2:]
     config = config or SolverConfig(zeta=default_zeta(image_prior.num_steps))  # the same rule as blind runs
     y3, _ = pad_to_multiple(y.float().expand(1, 3, h, w).to(device), image_prior.network.config.spatial_multiple)
-    solver = DPS(Blur(padding), Unknown((3, *y3.shape[-2:]), ImageTransform(), image_prior), config)
-    result = solver.solve(y3 * 2 - 1, known={"kernel": kernel.float().to(device)[None, None]},
-                          generator=[torch.Generator().manual_seed(seed * 7919)])
+    known = {"kernel": kernel.float().to(device)[None, None]}
+    operator = Blur(padding)
+    if tilt is not None:
+        if tuple(tilt.shape) != (2, h, w):
+            raise ValueError(f"tilt must be (2, {h}, {w}) pixels, got {tuple(tilt.shape)}")
+        ph, pw = y3.shape[-2] - h, y3.shape[-1] - w
+        t = tilt.float().to(device)[None]
+        known["tilt"] = F.pad(t, (0, pw, 0, ph), mode="replicate") if ph or pw else t
+        operator = Turbulence(padding)
+    solver = DPS(operator, Unknown((3, *y3.shape[-2:]), ImageTransform(), image_prior), config)
+    result = solver.solve(y3 * 2 - 1, known=known, generator=[torch.Generator().manual_seed(seed * 7919)])
     image = ((result.estimates["image"][..., :h, :w] + 1) / 2).clamp(0, 1).cpu()
     return (image.mean(dim=1, keepdim=True) if y.shape[1] == 1 else image), result.nfe
 
@@ -81,17 +100,20 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
     start = time.perf_counter()
     if method in ("blinddps", "blinddps-uniform"):
         uniform = method == "blinddps-uniform"
+        turbulence = config.task == "turbulence"
         rc = RestoreConfig(image_prior=config.image_prior, kernel_prior="uniform" if uniform else config.kernel_prior,
-                           kernel_size=m.blind_kernel_size, steps=config.steps, padding=config.solver_padding,
-                           max_size=0, seed=seed, device=str(config.device))
+                           tilt_prior=config.tilt_prior, kernel_size=m.blind_kernel_size, steps=config.steps,
+                           padding=config.solver_padding, max_size=0, seed=seed, device=str(config.device))
         use = {"image": priors["image"]} if uniform else {"image": priors["image"], "kernel": priors["kernel"]}
-        r = deblur(m.y, rc, priors=use)
+        if turbulence and "tilt" in priors:
+            use["tilt"] = priors["tilt"]
+        r = (restore_turbulence if turbulence else deblur)(m.y, rc, priors=use)
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})
     elif method == "dps-oracle":
         kernel = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size))
         image, nfe = dps_oracle(m.y, kernel, priors["image"], padding=config.solver_padding, seed=seed,
-                                device=config.device)
+                                device=config.device, tilt=m.tilt if config.task == "turbulence" else None)
         out = MethodOutput(image, kernel, nfe)
     elif method == "pan-l0":
         boundary = "circular" if config.task == "levin" else "pad"

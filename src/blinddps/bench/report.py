@@ -157,7 +157,9 @@ def _measurement_text(config: BenchConfig) -> str:
     if config.task == "levin":
         return (f"Levin 2009 files (circular blur), noise std {config.noise_std:g}; BlindDPS kernel size "
                 f"max({config.kernel_size}, K_true), Pan-L0 K_true")
-    blur = (f"kernels from {Path(config.kernels).name}" if config.kernels else
+    blur = (f"turbulence simulation (tasks.simulate): random tilt field, then Gaussian kernel size "
+            f"{config.kernel_size}, std {config.gaussian_std:g}" if config.task == "turbulence" else
+            f"kernels from {Path(config.kernels).name}" if config.kernels else
             f"motion kernels size {config.kernel_size}, intensity {config.intensity:g}" if config.task == "motion"
             else f"Gaussian kernel size {config.kernel_size}, std {config.gaussian_std:g}")
     return (f"centre crop {config.crop or 'none'}, {blur}, padding {config.padding}, "

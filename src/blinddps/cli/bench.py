@@ -30,8 +30,9 @@ def _command_line() -> str:
 @click.option("--images", default=None,
               help="Image folder, or a benchmark name in ../shared/data/bench (levin09, kodak24, cbsd68). "
                    "[required; default for --task levin: levin09]")
-@click.option("--task", type=click.Choice(["motion", "gaussian", "levin"]), default=None,
-              help="motion / gaussian: simulated blur of the images; levin: the Levin 2009 files. "
+@click.option("--task", type=click.Choice(["motion", "gaussian", "levin", "turbulence"]), default=None,
+              help="motion / gaussian: simulated blur of the images; levin: the Levin 2009 files; "
+                   "turbulence: the project's turbulence simulation (tilt + Gaussian blur of --gaussian-std). "
                    "[default: levin for a Levin folder, else motion]")
 @click.option("--methods", default=",".join(METHODS), show_default=True,
               help=f"Comma-separated, any of: {', '.join(METHODS)} (case-insensitive).")
@@ -48,6 +49,8 @@ def _command_line() -> str:
 @click.option("--limit", type=int, default=0, show_default=True, help="First N measurements only (0: all).")
 @click.option("--image-prior", default="natural-rgb", show_default=True, help="Image prior name or file.")
 @click.option("--kernel-prior", default="kernel-64", show_default=True, help="Kernel prior name or file.")
+@click.option("--tilt-prior", default="tilt", show_default=True,
+              help="Tilt prior name or file (turbulence task, BlindDPS methods; 'uniform': none).")
 @click.option("--padding", type=click.Choice(["reflect", "zeros", "circular", "replicate"]), default="reflect",
               show_default=True, help="Blur border of the simulation and the solvers (Levin: circular).")
 @click.option("--figure-rows", type=int, default=4, show_default=True, help="Measurements shown in figure.png.")
@@ -68,8 +71,8 @@ def _command_line() -> str:
 @quiet_option
 @friendly_errors
 def bench_command(images, task, methods, steps, crop, kernel_size, intensity, gaussian_std, noise, kernels,
-                  limit, image_prior, kernel_prior, padding, figure_rows, lpips_backbone, lpips_heads, threads, out,
-                  seed, device, quiet):
+                  limit, image_prior, kernel_prior, tilt_prior, padding, figure_rows, lpips_backbone, lpips_heads,
+                  threads, out, seed, device, quiet):
     """Run methods on a deblurring benchmark; write per_image.csv, summary.md/json, figure.png.
 
     \b
@@ -78,6 +81,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
       blinddps bench --images kodak24 --kernels ../shared/golden/motion_kernels_64_i0.5_ref.npz \\
           -o benchmarks/results/kodak24
       torchrun --nproc-per-node 2 -m blinddps bench --images levin09 -o out   (2 shards)
+      blinddps bench --images kodak24 --task turbulence --gaussian-std 3.0 \\
+          -o benchmarks/results/kodak24-turbulence   (tilt + Gaussian blur)
       blinddps bench --images levin09 -o benchmarks/results/levin \\
           --lpips-backbone alexnet-owt-7be5be79.pth --lpips-heads alex.pth   (adds LPIPS)
     """
@@ -91,8 +96,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,
                          kernel_size=kernel_size, intensity=intensity, gaussian_std=gaussian_std, noise=noise,
                          kernels=kernels, limit=limit, image_prior=image_prior, kernel_prior=kernel_prior,
-                         padding=padding, seed=seed, device=_device(device), figure_rows=figure_rows,
-                         lpips_backbone=lpips_backbone, lpips_heads=lpips_heads)
+                         tilt_prior=tilt_prior, padding=padding, seed=seed, device=_device(device),
+                         figure_rows=figure_rows, lpips_backbone=lpips_backbone, lpips_heads=lpips_heads)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     result = run_benchmark_distributed(config, log=log, command=_command_line())
     if result.summary is not None and not quiet:

@@ -152,10 +152,12 @@ class Trainer:
         stop after the same step (a rank that stopped alone would hang the others' all-reduce)."""
         if deadline is None:
             return False
-        late = torch.tensor([float(time.perf_counter() >= deadline)], device=self.device)
-        if self.world > 1:
-            dist.broadcast(late, src=0)
-        return bool(late.item())
+        late = time.perf_counter() >= deadline
+        if self.world == 1:
+            return late
+        flag = torch.tensor([float(late)], device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
 
     def run(self, time_limit: float | None = None) -> Path:
         """Train until `config.steps`, or until `time_limit` seconds of this session have passed

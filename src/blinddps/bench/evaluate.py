@@ -2,12 +2,10 @@
 which every summary.md repeats; LPIPS_CONVENTION too when LPIPS is computed)."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..baselines.deconv import deconv_hyper_laplacian
-from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, sse_upto_shift, ssim
+from ..metrics import error_ratio, kernel_mnc, kernel_mse, levin_deconv, psnr, psnr_upto_shift, ssim
 from ..metrics.lpips import LPIPS, load_lpips, lpips
 from ..metrics.perceptual import lpips_available
 from .config import BenchConfig
@@ -79,10 +77,7 @@ def aligned_psnr(m: Measurement, image: torch.Tensor) -> float:
     if est.shape != x.shape:
         raise ValueError(f"{m.case.name}: output shape {tuple(est.shape)} differs from the truth {tuple(x.shape)}")
     shift = min(m.kernel.shape[-1] // 2, 16)
-    crop = max(m.border, shift)
-    pixels = x.shape[1] * (x.shape[-2] - 2 * crop) * (x.shape[-1] - 2 * crop)
-    mse = float(sse_upto_shift(est, x, max_shift=shift, crop=crop)[0]) / pixels
-    return 10.0 * math.log10(1.0 / max(mse, 1e-20))
+    return float(psnr_upto_shift(est, x, max_shift=shift, crop=max(m.border, shift))[0])
 
 
 def lpips_model(config: BenchConfig) -> LPIPS | None:

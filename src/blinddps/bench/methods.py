@@ -113,7 +113,7 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
     elif method == "dps-oracle":
         kernel = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size))
         image, nfe = dps_oracle(m.y, kernel, priors["image"], padding=config.solver_padding, seed=seed,
-                                device=config.device, tilt=m.tilt if config.task == "turbulence" else None)
+                                device=config.device, tilt=m.tilt)
         out = MethodOutput(image, kernel, nfe)
     elif method == "pan-l0":
         boundary = "circular" if config.task == "levin" else "pad"

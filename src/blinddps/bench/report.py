@@ -125,7 +125,7 @@ _DIGITS = {"psnr": 2, "psnr_aligned": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc
 def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
     levin = config.task == "levin"
     lpips_net = (header.get("lpips") or {}).get("net")
-    computed = (*METRICS, *(k for k in OPTIONAL_METRICS if summary and all(k in s for s in summary.values())))
+    computed = metric_keys(list(summary.values()))
     keys = (*computed, "seconds", "nfe")
     levin_cols = [f"success r<={t:g}" for t in THRESHOLDS] + ["median error ratio"]
     cols = ["method", "n", *(_LABELS[k] for k in keys)] + (levin_cols if levin else [])

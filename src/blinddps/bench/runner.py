@@ -50,10 +50,13 @@ class _Runner:
         self.cache = ResultCache(Path(config.out) / "cache")
         self.priors: dict[str, DiffusionPrior] | None = None
         self.computed = self.cached = 0
+        # Once per run: the method settings hash the priors' weight files, which every cache
+        # lookup of every case would otherwise read again.
+        self.method_settings = {m: config.method_settings(m) for m in config.methods}
+        self.measurement_settings = config.measurement_settings()
 
     def settings(self, method: str, case: Case) -> dict:
-        return {"case": case.name, **self.config.measurement_settings(), "method": method,
-                **self.config.method_settings(method)}
+        return {"case": case.name, **self.measurement_settings, "method": method, **self.method_settings[method]}
 
     def run_case(self, case: Case, position: str) -> None:
         todo = [m for m in self.config.methods if self.cache.load(m, case, self.settings(m, case)) is None]

@@ -1,6 +1,6 @@
 """Evaluation metrics: image (PSNR, SSIM, LPIPS from local weights), kernel (MSE, MNC),
 Levin 2009 error ratio."""
-from blinddps.metrics.error_ratio import error_ratio, levin_deconv, sse_upto_shift, success_rate
+from blinddps.metrics.error_ratio import error_ratio, levin_deconv, psnr_upto_shift, sse_upto_shift, success_rate
 from blinddps.metrics.image import psnr, rgb_to_luma, ssim
 from blinddps.metrics.kernel import kernel_mnc, kernel_mse
 from blinddps.metrics.lpips import LPIPS, load_lpips, lpips
@@ -13,6 +13,7 @@ __all__ = [
     "kernel_mse",
     "kernel_mnc",
     "error_ratio",
+    "psnr_upto_shift",
     "sse_upto_shift",
     "success_rate",
     "levin_deconv",

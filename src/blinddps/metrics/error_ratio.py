@@ -70,6 +70,16 @@ def sse_upto_shift(x_est: Tensor, x_true: Tensor, max_shift: int = 4, subpixel: 
     return best.clamp_min(0)
 
 
+def psnr_upto_shift(x_est: Tensor, x_true: Tensor, max_shift: int, crop: int) -> Tensor:
+    """PSNR (data range 1) after the best integer shift |s| <= max_shift, over the image minus
+    `crop` pixels at each side (crop >= max_shift keeps the circular shifts' wrap outside).
+    x_est, x_true (B, C, H, W) in [0, 1] -> (B,) in dB; a blind estimate is defined only up
+    to a translation, which plain PSNR would score as error."""
+    c, h, w = x_true.shape[-3:]
+    mse = sse_upto_shift(x_est, x_true, max_shift=max_shift, crop=crop) / (c * (h - 2 * crop) * (w - 2 * crop))
+    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-20))
+
+
 def error_ratio(
     x_true: Tensor,
     y: Tensor,

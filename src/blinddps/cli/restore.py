@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, kernel_to_image, list_images,
                   read_image, save_figure, save_npy_atomic, tensor_to_pil, tile_figure, write_image,
                   write_json_atomic)
+from ..networks.load import ConfigRequiredError
 from ..priors import DiffusionPrior
 from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
@@ -55,6 +56,10 @@ def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionP
     except PriorNotFoundError as exc:
         hint = f" (pass a checkpoint path with {option})" if name in BUNDLED else ""
         raise UserError(f"{option}: {one_line(exc)}{hint}") from exc
+    except ConfigRequiredError as exc:  # the CLI's way to give a config is the JSON beside the weights
+        keys = " or ".join(exc.missing)
+        raise UserError(f"{option} {name}: {exc.reason}: write the network's config (the paper's YAML "
+                        f"keys, with {keys}) as JSON in {exc.sidecar}") from exc
     except Exception as exc:  # corrupt files and foreign weights raise many exception types
         if is_out_of_memory(exc):
             raise UserError(f"{option} {name}: {OUT_OF_MEMORY_HINT}") from exc
@@ -250,7 +255,8 @@ def run_batch(images: tuple[str, ...], outdir: str, config: RestoreConfig, *, tu
 
 # --------------------------------------------------------------------------- the commands
 
-PRIOR_HELP = "Bundled name ({}), or a checkpoint path (ours, or the paper's {})."
+PRIOR_HELP = ("Bundled name ({}), or a checkpoint path (ours, the paper's {}, or another ADM U-Net: "
+              "put its config beside it as <stem>.json if asked).")
 
 
 def restore_options(func):

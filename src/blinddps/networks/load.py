@@ -2,14 +2,19 @@
 
 Formats read by :func:`load_adm`:
 
-- ``.safetensors`` (what :func:`save_adm` writes): the config comes from the argument,
-  else the sibling ``<stem>.json``, else the file's metadata, else inference from shapes.
+- ``.safetensors`` (what :func:`save_adm` writes): weights, and the config in the metadata.
 - anything else (``.pt``, ``.pth``, ...): ``torch.load(weights_only=True)`` (no arbitrary
   code runs), e.g. the paper's ``ffhq_10m.pt``, ``kernel_checkpoint.pt``,
   ``tilt_checkpoint.pt``. A bare state dict, or one wrapped in a training checkpoint
   under ``ema`` / ``state_dict`` / ``model`` / ... (EMA weights preferred, being the ones
   to sample with), with any ``module.``-like key prefix removed.
 - an in-memory state dict (or wrapper) in place of a path.
+
+The config comes from the argument, else the JSON beside the weights (``<stem>.json``, for
+any file type: a UNetConfig dict with the paper's YAML keys, or a blinddps prior file), else
+the safetensors metadata, else :func:`~blinddps.networks.infer.infer_config`, which reads
+what the shapes fix and refuses (:class:`ConfigRequiredError`) where they leave a choice
+that changes the outputs, unless the shapes are those of a published checkpoint.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .config import UNetConfig
-from .infer import infer_config
+from .infer import AmbiguousConfigError, infer_config
 from .unet import ADMUNet
 
 # Where training checkpoints keep the network's weights, most wanted first.
@@ -38,6 +43,25 @@ _META_CONFIG = "blinddps.unet_config"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or whose weights do not fit the network."""
+
+
+class ConfigRequiredError(CheckpointError):
+    """Weights without a config whose shapes leave part of it open (see ``infer``).
+
+    The message is one line naming what is missing and the ways to give it. Attributes:
+    ``reason`` (what the shapes leave open), ``missing`` (config keys that would settle it,
+    any one suffices), ``sidecar`` (the ``<stem>.json`` beside the weights that
+    :func:`load_adm` reads a config from; None for in-memory weights).
+    """
+
+    def __init__(self, reason: str, missing: tuple[str, ...], path: Path | None = None):
+        self.reason, self.missing = reason, missing
+        self.sidecar = path.with_suffix(".json") if path else None
+        where = f"{path.name}: " if path else ""
+        beside = f", or a JSON of it beside the weights ({self.sidecar.name})" if path else ""
+        keys = " / ".join(f"{k}=" for k in missing)
+        super().__init__(f"{where}{reason}: give the config: config= (a dict of the paper's YAML "
+                         f"keys) or {keys}{beside}")
 
 
 def _read_torch(path: Path) -> Any:
@@ -110,7 +134,8 @@ def _check_fits(model: ADMUNet, state: Mapping[str, Tensor], limit: int = 5) -> 
 
 
 def _resolve_config(config: UNetConfig | Mapping[str, Any] | None, state: Mapping[str, Tensor],
-                    infer_kwargs: dict[str, Any]) -> UNetConfig:
+                    infer_kwargs: dict[str, Any], path: Path | None) -> UNetConfig:
+    """The config given or found, else inferred; ``path``: the weights' file, for messages."""
     if isinstance(config, UNetConfig):
         return config
     try:
@@ -119,6 +144,8 @@ def _resolve_config(config: UNetConfig | Mapping[str, Any] | None, state: Mappin
         return infer_config(state, **infer_kwargs)
     except CheckpointError:
         raise
+    except AmbiguousConfigError as err:
+        raise ConfigRequiredError(str(err), err.missing, path) from err
     except ValueError as err:  # a config stored beside the weights can be broken too
         what = "invalid U-Net config" if config is not None else \
             "cannot infer the U-Net config from the checkpoint"
@@ -136,11 +163,13 @@ def _read(checkpoint: str | os.PathLike | Mapping[str, Any],
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "checkpoint not found", str(path))
-    if path.suffix != ".safetensors":
-        return unwrap_state_dict(_read_torch(path)), config
-    state, meta_config = _read_safetensors(path)
+    if path.suffix == ".safetensors":
+        state, meta_config = _read_safetensors(path)
+    else:
+        state, meta_config = _read_torch(path), None
     sidecar = path.with_suffix(".json")
     if config is None:
+        # The JSON beside any checkpoint is how a config travels with foreign weights too.
         config = _read_json(sidecar) if sidecar.is_file() else meta_config
         if isinstance(config, dict) and config.get("format") == "blinddps-prior":
             config = config["unet"]  # a prior file: the network config is one of its sections
@@ -157,7 +186,7 @@ def load_adm(checkpoint: str | os.PathLike | Mapping[str, Any],
     Args:
         checkpoint: a file path (see the module docstring) or a state dict / wrapper.
         config: the paper's YAML keyword dict or a UNetConfig; None to read it beside the
-            weights or infer it from the state-dict shapes.
+            weights (``<stem>.json``) or infer it from the state-dict shapes.
         device, dtype: where and in which precision to put the weights (float32 when
             None; with ``config.use_fp16`` on CUDA the body then runs in float16).
         image_size, num_heads, num_head_channels: what shape inference cannot read (see
@@ -165,6 +194,8 @@ def load_adm(checkpoint: str | os.PathLike | Mapping[str, Any],
     Raises:
         FileNotFoundError: no such file. CheckpointError: unreadable file, or weights that
         do not fit the configuration (naming the first offending keys).
+        ConfigRequiredError (a CheckpointError): no config given or found, and the shapes
+        leave the attention heads open without being a published checkpoint's.
     """
     infer_kwargs = {k: v for k, v in dict(image_size=image_size, num_heads=num_heads,
                                           num_head_channels=num_head_channels).items() if v is not None}
@@ -172,7 +203,8 @@ def load_adm(checkpoint: str | os.PathLike | Mapping[str, Any],
     if infer_kwargs and config is not None:
         raise ValueError(f"{sorted(infer_kwargs)} only apply when the config is inferred, "
                          "but a config was given or found beside the weights")
-    cfg = _resolve_config(config, state, infer_kwargs)
+    path = None if isinstance(checkpoint, Mapping) else Path(checkpoint)
+    cfg = _resolve_config(config, state, infer_kwargs, path)
     with torch.device("meta"):  # no throw-away random initialisation of ~100M weights
         model = ADMUNet(cfg)
     _check_fits(model, state)

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from ..diffusion import DiffusionConfig, VPProcess
 from ..io.atomic import atomic_path, write_json_atomic
-from ..networks import ADMUNet, load_adm
+from ..networks import ADMUNet, UNetConfig, load_adm
 from .prior import DiffusionPrior
 from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
 
@@ -80,11 +80,15 @@ def prior_fingerprint(name_or_path: str | Path) -> str:
 
 
 def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: torch.device | str = "cpu",
-               respacing: str = "") -> DiffusionPrior:
+               respacing: str = "", config: UNetConfig | dict | None = None) -> DiffusionPrior:
     """Load a prior by bundled name or path (.safetensors + .json of ours, or the paper's .pt).
 
     kind: required for foreign checkpoints without our JSON ("image", "kernel", "tilt");
         checked against the file's kind otherwise.
+    config: the network's UNetConfig (or the paper's YAML dict) for a foreign checkpoint;
+        None: a ``<stem>.json`` beside it, else what :func:`load_adm` infers (the paper's
+        checkpoints load as they are; other shapes that leave the attention heads open
+        raise ConfigRequiredError, naming what to give).
     """
     path = resolve_prior_path(name_or_path)
     meta_path = path.with_suffix(".json")
@@ -92,6 +96,9 @@ def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: tor
     if meta is not None and meta.get("format") == "blinddps-prior":
         if kind is not None and meta["kind"] != kind:
             raise ValueError(f"{path.name} is a {meta['kind']} prior, not {_article(kind)} {kind} prior")
+        if config is not None:  # two configs for one network: refuse rather than ignore one
+            raise ValueError(f"{path.name} has its config in {meta_path.name}: "
+                             "config= is for foreign checkpoints")
         network = load_adm({k: v.float() for k, v in load_file(str(path)).items()}, meta["unet"])
         diffusion = DiffusionConfig(**meta["diffusion"])
         transform = transform_from_dict(meta["transform"])
@@ -99,7 +106,7 @@ def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: tor
     else:
         if kind is None:
             raise ValueError(f"{path.name} has no blinddps JSON: say which kind of prior it is")
-        network = load_adm(path)
+        network = load_adm(path, config)  # config None: the JSON beside it, else inference
         diffusion = DiffusionConfig()  # the paper's: 1000 linear steps, epsilon, learned range
         transform = _DEFAULT_TRANSFORMS[kind]
     network = network.to(device).eval().requires_grad_(False)

@@ -12,7 +12,7 @@ from blinddps.baselines import (
     pan_l0_kernel,
     shrink_hyper_laplacian,
 )
-from blinddps.baselines._fft import conv_circular, kernel_otf, otf_to_kernel, pad_periodic
+from blinddps.physics.fft import conv_circular, kernel_otf, otf_to_kernel, pad_periodic
 from blinddps.baselines._l0_ops import centre_kernel, estimate_kernel, l0_deblur, prune_components
 from blinddps.metrics import kernel_mnc, psnr, sse_upto_shift
 from toy_kernels import l_shaped_kernel

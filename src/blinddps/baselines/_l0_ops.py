@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from blinddps.baselines._fft import grad, grad_adjoint, grad_otfs, kernel_otf, otf_to_kernel
+from blinddps.physics.fft import grad, grad_adjoint, grad_otfs, kernel_otf, otf_to_kernel
 from blinddps.metrics.kernel import shift_kernel
 
 

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor
 
-from blinddps.baselines._fft import as_kernel_batch, grad, grad_otfs, kernel_otf, pad_periodic
+from blinddps.physics.fft import as_kernel_batch, grad, grad_otfs, kernel_otf, pad_periodic
 
 __all__ = ["deconv_wiener", "deconv_hyper_laplacian", "shrink_hyper_laplacian"]
 

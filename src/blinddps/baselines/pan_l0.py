@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from blinddps.baselines._fft import pad_periodic
+from blinddps.physics.fft import pad_periodic
 from blinddps.metrics.image import rgb_to_luma as luma
 from blinddps.physics.blur import fast_fft_size as fft_friendly
 from blinddps.baselines._l0_ops import (

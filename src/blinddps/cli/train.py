@@ -35,6 +35,14 @@ DEFAULT_PRIOR = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
 @click.option("--preview-every", type=int, default=0, show_default=True, help="0: previews only at the end.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT exactly where it stopped.")
 @click.option("--threads", type=int, default=0, help="CPU threads (0: torch default).")
+@click.option("--warmup", type=int, default=0, show_default=True, help="Steps of linear learning-rate warm-up.")
+@click.option("--lr-decay", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="cosine: decay to lr * --min-lr-ratio at --steps.")
+@click.option("--min-lr-ratio", type=float, default=0.1, show_default=True)
+@click.option("--autocast/--no-autocast", default=True, show_default=True,
+              help="bf16 autocast where the hardware has native bf16 (CUDA; CPUs with AVX-512 BF16 / AMX).")
+@click.option("--init-from", default="", help="Start from a bundled prior name or prior file (weights and EMA; "
+              "a fresh optimiser).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Minutes to train in this session; then checkpoint and stop (continue with --resume).")
 @seed_option
@@ -42,7 +50,8 @@ DEFAULT_PRIOR = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
 @quiet_option
 @friendly_errors
 def train_command(kind, out, steps, batch_size, size, lr, ema, channels, channel_mult, res_blocks, data,
-                  checkpoint_every, preview_every, resume, threads, time_limit, seed, device, quiet):
+                  checkpoint_every, preview_every, resume, threads, warmup, lr_decay, min_lr_ratio, autocast, init_from,
+                  time_limit, seed, device, quiet):
     """Train a diffusion prior of blur kernels, tilt fields or images.
 
     \b
@@ -50,6 +59,7 @@ def train_command(kind, out, steps, batch_size, size, lr, ema, channels, channel
       blinddps train kernel -o runs/kernel --steps 20000
       blinddps train image -o runs/img --data ../shared/data/train/bsds500 --size 64
       blinddps train kernel -o runs/kernel --steps 40000 --resume --time-limit 30
+      blinddps train kernel -o runs/k2 --init-from kernel-64 --channels 24 --channel-mult 1,2,2,2
       torchrun --nproc-per-node 2 -m blinddps train kernel -o runs/k   (data parallel)
     """
     if threads:
@@ -57,7 +67,8 @@ def train_command(kind, out, steps, batch_size, size, lr, ema, channels, channel
     mult = tuple(int(m) for m in channel_mult.split(","))
     config = TrainConfig(kind=kind, out=out, steps=steps, batch_size=batch_size, size=size, lr=lr, ema=ema,
                          seed=seed, checkpoint_every=checkpoint_every, preview_every=preview_every,
-                         data=list(data), unet={"num_channels": channels, "channel_mult": mult,
+                         data=list(data), warmup=warmup, lr_decay=lr_decay, min_lr_ratio=min_lr_ratio,
+                         autocast=autocast, init_from=init_from, unet={"num_channels": channels, "channel_mult": mult,
                                                 "num_res_blocks": res_blocks})
     weights = train(config, resume=resume, device=str(resolve_device(device)), progress=not quiet,
                     time_limit=None if time_limit is None else 60 * time_limit)

@@ -1,4 +1,4 @@
-"""Private FFT helpers of the classical baselines (circular convolution, gradients, padding).
+"""FFT machinery of the blur: kernel <-> OTF, circular convolution, gradient filters, periodic padding.
 
 Convention (the project's): a blur is the TRUE 2-D convolution with origin c = floor(K/2),
     y[n] = sum_m k[m] x[n - m + c],

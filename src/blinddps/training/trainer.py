@@ -1,5 +1,6 @@
 """The prior-training loop: epsilon + VB loss, AdamW, EMA, clipping, atomic checkpoints,
-exact resume, bf16 autocast on CUDA, and data parallelism under torchrun.
+exact resume, bf16 autocast (CUDA, and CPUs with native bf16), learning-rate warm-up and
+cosine decay, starting from a saved prior (init_from), and data parallelism under torchrun.
 
 Checkpoint folder layout (`config.out`):
   ema.safetensors + ema.json   the EMA network as a prior (load_prior / load_adm read it)
@@ -12,6 +13,7 @@ run continues exactly as the uninterrupted one would.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import platform
 import time
@@ -64,6 +66,8 @@ class Trainer:
         self.stream = make_stream(config)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = make_network(config, self.stream.channels).to(self.device)
+        if config.init_from:
+            self._load_initial(config.init_from)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.diffusion = DiffusionConfig(schedule=config.schedule)
         self.process = VPProcess(self.diffusion)
@@ -79,6 +83,33 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
+    def _load_initial(self, name_or_path: str) -> None:
+        """Start from a saved prior's (EMA) weights; its network must have this run's shape."""
+        from ..priors.bundle import load_prior
+
+        prior = load_prior(name_or_path, kind=self.config.kind)
+        mine, theirs = self.model.config.to_dict(), prior.network.config.to_dict()
+        diff = sorted(k for k in mine if k in theirs and mine[k] != theirs[k] and k != "image_size")
+        if diff:
+            raise ValueError(f"--init-from {name_or_path}: its network differs from this run's in {', '.join(diff)}")
+        self.model.load_state_dict({k: v.float() for k, v in prior.network.state_dict().items()})
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up over `warmup` steps, then constant or cosine decay to lr * min_lr_ratio."""
+        cfg = self.config
+        if cfg.warmup and step < cfg.warmup:
+            return cfg.lr * (step + 1) / cfg.warmup
+        if cfg.lr_decay == "constant":
+            return cfg.lr
+        span = max(cfg.steps - cfg.warmup, 1)
+        progress = min(max(step - cfg.warmup, 0) / span, 1.0)
+        floor = cfg.lr * cfg.min_lr_ratio
+        return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _autocast(self):
+        enabled = self.config.autocast and _bf16_native(self.device)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
     # -- checkpoints ----------------------------------------------------------------------
     def resume(self) -> None:
         """Continue from `out/state.pt`; refuses a folder trained with another config."""
@@ -89,7 +120,8 @@ class Trainer:
         saved = state["config"]
         # The target steps and the save cadence may change between sessions, and the folder may
         # have moved (copied to a GPU machine and back); everything else must match.
-        session_only = ("steps", "checkpoint_every", "preview_every", "out")
+        session_only = ("steps", "checkpoint_every", "preview_every", "out", "init_from", "autocast",
+                        "warmup", "lr_decay", "min_lr_ratio")
         mine = {k: v for k, v in self.config.to_dict().items() if k not in session_only}
         theirs = {k: v for k, v in saved.items() if k in mine}
         if theirs != {k: mine[k] for k in theirs}:
@@ -128,10 +160,12 @@ class Trainer:
         i = torch.randint(self.process.num_steps, (per_rank,), generator=g).to(self.device)
         noise = torch.randn(x0.shape, generator=g).to(self.device)
         x_t = self.process.q_sample(x0, i, noise)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with self._autocast():
             out = self.ddp(x_t, self.process.timesteps.to(self.device)[i])
         loss, _ = diffusion_loss(self.process, out.float(), x0, x_t, i, noise)
         loss = loss.mean()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -192,6 +226,19 @@ class Trainer:
         process = VPProcess(self.diffusion.replace(respacing=self.config.preview_steps))
         return DiffusionPrior(self.ema.eval(), process, self.stream.transform, self.stream.channels,
                               name=self.config.kind)
+
+
+def _bf16_native(device: torch.device) -> bool:
+    """bf16 autocast pays off on CUDA and on CPUs with native bf16 (AVX-512 BF16 / AMX); elsewhere
+    it would emulate bf16 and run slower than float32."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _machine() -> str:

@@ -18,13 +18,9 @@ from blinddps.metrics import kernel_mnc, psnr, sse_upto_shift
 from toy_kernels import l_shaped_kernel
 
 
-def _levin(shared_dir, image: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _levin(root, image: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(sharp (1,1,255,255), blurred file (1,1,255,255), kernel (1,1,K,K)) float64 from ../shared."""
     from PIL import Image
-
-    root = shared_dir / "data" / "bench" / "levin09"
-    if not root.is_dir():
-        pytest.skip(f"Levin 2009 data not found at {root}")
 
     def read(p):
         return torch.from_numpy(np.asarray(Image.open(p), dtype=np.float64) / 255)[None, None]
@@ -54,7 +50,7 @@ def _shapes(h: int = 64, w: int = 64, seed: int = 0) -> torch.Tensor:
 
 
 def test_conv_circular_matches_scipy_wrap():
-    signal = pytest.importorskip("scipy.signal")
+    from scipy import signal
     x = torch.rand(2, 3, 20, 17, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for k in (l_shaped_kernel(9), torch.rand(1, 1, 4, 4, dtype=torch.float64)):
         got = conv_circular(x, k)[1, 2].numpy()
@@ -65,8 +61,8 @@ def test_conv_circular_matches_scipy_wrap():
         np.testing.assert_allclose(got, ref, atol=1e-12)
 
 
-def test_conv_circular_matches_levin_files(shared_dir):
-    x, y, k = _levin(shared_dir, 3, 5)
+def test_conv_circular_matches_levin_files(levin_dir):
+    x, y, k = _levin(levin_dir, 3, 5)
     assert (conv_circular(x, k) - y).abs().mean() < 0.5 / 255
 
 
@@ -106,8 +102,8 @@ def test_shrink_hyper_laplacian_is_the_minimiser(alpha):
         assert (got <= best + 1e-6).all()
 
 
-def test_deconv_with_true_kernel_gains_several_db(shared_dir):
-    x, y, k = _levin(shared_dir, 1, 4)  # the largest Levin kernel, 27x27
+def test_deconv_with_true_kernel_gains_several_db(levin_dir):
+    x, y, k = _levin(levin_dir, 1, 4)  # the largest Levin kernel, 27x27
     base = psnr(y, x).item()
     assert psnr(deconv_wiener(y, k, 1e-3), x).item() > base + 15
     assert psnr(deconv_hyper_laplacian(y, k), x).item() > base + 10
@@ -186,8 +182,8 @@ def _gaussian(size: int, std: float) -> torch.Tensor:
     return (g / g.sum())[None, None]
 
 
-def test_pan_l0_levin_downscaled(shared_dir):
-    x, _, k = _levin(shared_dir, 1, 4)
+def test_pan_l0_levin_downscaled(levin_dir):
+    x, _, k = _levin(levin_dir, 1, 4)
     # Half resolution (128x128 image, 13x13 kernel) to keep the test to a few seconds.
     x = F.interpolate(x, size=(128, 128), mode="bilinear", antialias=True, align_corners=False)
     k = F.interpolate(k, size=(13, 13), mode="bilinear", antialias=True, align_corners=False)

@@ -1,6 +1,7 @@
 """The README's Python examples run as written, with fewer steps (the only edits: the step
 counts, so the test takes seconds), and return what their comments promise."""
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -28,16 +29,21 @@ def test_readme_has_both_examples():
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_readme_examples_run_and_keep_their_promises():
+def test_readme_examples_run_and_keep_their_promises(network_calls):
     first, second = _python_blocks()[:2]
     scope: dict = {}
+    start = time.perf_counter()
     exec(compile(_fewer_steps(first), "README.md:api", "exec"), scope)
+    wall = time.perf_counter() - start
     result, blurry = scope["result"], scope["blurry"]
     assert result.image.shape == blurry.shape == (1, 3, 128, 128)
-    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
     assert result.kernel.shape == (64, 64)
     assert result.kernel.min() >= 0 and torch.isclose(result.kernel.sum(), torch.tensor(1.0), atol=1e-5)
-    assert result.info["nfe_per_image"] == 2 * 2  # 2 steps x (image + kernel network)
+    # "network evaluations per image": the calls counted, 2 steps x (image + kernel network),
+    # each on one image; the seconds are the run's, not more.
+    assert sorted(network_calls) == [(1, 1)] * 2 + [(3, 1)] * 2
+    assert result.info["nfe_per_image"] == len(network_calls)
+    assert 0 < result.info["seconds"] <= wall and result.info["working_size"] == [128, 128]
 
     exec(compile(_fewer_steps(second), "README.md:solver", "exec"), scope)
     kernel = scope["out"].estimates["kernel"]

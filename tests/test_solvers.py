@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from blinddps.priors import ImageTransform, KernelTransform
 from blinddps.solvers import DPS, BlindDPS, KernelSparsity, SolverConfig, Unknown, misfit
-from toy_priors import TinyConvNet, gaussian_prior, make_prior
+from toy_priors import CallRecorder, TinyConvNet, gaussian_prior, make_prior
 
 
 def conv_blur(x, *, kernel):
@@ -28,8 +28,18 @@ def measurement(batch=2, size=16, seed=0):
     return torch.rand(batch, 3, size, size, generator=g) * 2 - 1
 
 
+def _record_calls(unknowns) -> dict[str, CallRecorder]:
+    """Wrap every prior's network in a CallRecorder: the real network calls, per unknown."""
+    recorders = {}
+    for name, u in unknowns.items():
+        if u.prior is not None:
+            u.prior.network = recorders[name] = CallRecorder(u.prior.network)
+    return recorders
+
+
 def test_smoke_20_steps_returns_valid_kernel_and_finite_image():
     unknowns = blind_problem(size=32, ksize=7, steps="20")
+    calls = _record_calls(unknowns)
     solver = BlindDPS(conv_blur, unknowns, regularisers={"kernel": KernelSparsity(1.0)})
     seen = []
     result = solver.solve(measurement(1, 32), generator=torch.Generator().manual_seed(0),
@@ -38,7 +48,9 @@ def test_smoke_20_steps_returns_valid_kernel_and_finite_image():
     assert k.shape == (1, 1, 7, 7) and (k >= 0).all()
     torch.testing.assert_close(k.sum(dim=(-2, -1)), torch.ones(1, 1))
     assert torch.isfinite(result.estimates["image"]).all()
-    assert seen == list(range(20)) and result.nfe == 40
+    assert seen == list(range(20))
+    assert [len(calls[n].inputs) for n in ("image", "kernel")] == [20, 20]
+    assert result.nfe == sum(len(c.inputs) for c in calls.values())  # batch 1: calls = evaluations per image
 
 
 def test_batch_of_two_equals_two_batches_of_one():
@@ -102,12 +114,18 @@ def test_dps_with_identity_operator_recovers_the_measurement():
 
 
 def test_uniform_kernel_unknown_follows_gradient_only():
+    """Without a prior the kernel starts uniform and moves by the guidance alone (its exact
+    steps: test_solver_arithmetic); it must move, and cost no network call."""
     unknowns = blind_problem()
     unknowns["kernel"] = Unknown((1, 5, 5), KernelTransform(), prior=None)
-    result = BlindDPS(conv_blur, unknowns).solve(measurement(1), generator=torch.Generator().manual_seed(0))
+    calls = _record_calls(unknowns)
+    result = BlindDPS(conv_blur, unknowns, SolverConfig(zeta=20.0)).solve(
+        measurement(1), generator=torch.Generator().manual_seed(0))
     k = result.estimates["kernel"]
     assert (k >= 0).all() and torch.allclose(k.sum(), torch.tensor(1.0))
-    assert result.nfe == 10  # only the image prior is evaluated
+    assert (k - 1 / 25).abs().max() > 1e-3, "the kernel stayed uniform: it received no gradient"
+    assert list(calls) == ["image"] and len(calls["image"].inputs) == 10
+    assert result.nfe == len(calls["image"].inputs)
 
 
 def test_kernel_centring_penalises_the_offset_of_the_centre_of_mass():

@@ -111,17 +111,44 @@ def test_cli_train_and_resume(tmp_path):
     assert missing.returncode == 2 and "nothing to resume" in missing.stderr and "Traceback" not in missing.stderr
 
 
+DDP_SCRIPT = """
+import sys
+import torch
+from blinddps.training import TrainConfig, Trainer
+
+torch.set_num_threads(1)
+out = sys.argv[1]
+config = TrainConfig(kind="kernel", out=out, steps=2, batch_size=4, size=16, checkpoint_every=2,
+                     unet={"num_channels": 8, "channel_mult": (1, 2)})
+trainer = Trainer(config, progress=False)
+initial = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+trainer.run()
+torch.save({"initial": initial, "final": trainer.model.state_dict(), "rank": trainer.rank,
+            "world": trainer.world}, f"{out}/rank{trainer.rank}.pt")
+"""
+
+
 def test_torchrun_two_processes_gloo(tmp_path):
-    """Data parallel training on CPU: 2 ranks, gloo; both ranks end with the same weights."""
-    pytest.importorskip("torch.distributed.run")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "blinddps", "train", "kernel", "-o", str(tmp_path / "ddp"), "--size", "16", "--batch-size", "4",
-           "--channels", "8", "--channel-mult", "1,2", "--steps", "2", "--quiet", "--threads", "1"]
+    """Data parallel training on CPU: 2 ranks, gloo.  Each rank draws different data (seeded by
+    rank), so only the gradient all-reduce makes their weights agree: compare them."""
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "ddp"
+    out.mkdir()
+    # --standalone: a free port of torchrun's choosing (a fixed one collides with other runs).
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(script), str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    meta = json.loads((tmp_path / "ddp" / "ema.json").read_text())
+    meta = json.loads((out / "ema.json").read_text())
     assert meta["training"]["world_size"] == 2 and meta["training"]["step"] == 2
+    ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["world"] == 2 for r in ranks)
+    for key, first in ranks[0]["final"].items():
+        torch.testing.assert_close(ranks[1]["final"][key], first, rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(ranks[1]["initial"][key], ranks[0]["initial"][key], rtol=0, atol=0, msg=key)
+    assert any(not torch.equal(ranks[0]["final"][k], v) for k, v in ranks[0]["initial"].items()), "no training step"
 
 
 def test_cli_sample_writes_natural_units(tmp_path, tiny_priors):

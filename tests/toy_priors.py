@@ -14,7 +14,8 @@ class GaussianEps(nn.Module):
     def __init__(self, process: VPProcess, std: float = 0.5):
         super().__init__()
         full = VPProcess(process.config.replace(respacing=""))
-        self.register_buffer("abar", full.alphas_cumprod.float())
+        # float64, cast to the input's dtype at use: float64 tests get the exact schedule.
+        self.register_buffer("abar", full.alphas_cumprod.clone())
         self.std = std
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -38,6 +39,40 @@ class TinyConvNet(nn.Module):
     def forward(self, x, t):
         tt = (t.float() / 1000).view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[2:])
         return self.conv2(torch.tanh(self.conv1(torch.cat([x, tt.to(x.dtype)], 1))))
+
+
+class CallRecorder(nn.Module):
+    """Wraps a network and records every call: the input state x_t (detached copy) and the
+    timesteps t.  The solver's state before each step, and the real number of network
+    evaluations, read off from outside."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+        self.inputs: list[torch.Tensor] = []
+        self.timesteps: list[torch.Tensor] = []
+
+    def forward(self, x, t):
+        self.inputs.append(x.detach().clone())
+        self.timesteps.append(t.detach().clone())
+        return self.network(x, t)
+
+
+def count_adm_calls(patch) -> list[tuple[int, int]]:
+    """Count every ADMUNet forward call, as (input channels, batch size), while the
+    pytest.MonkeyPatch `patch` is active: the real network evaluations of a run (the loaded
+    priors are ADMUNets), to hold a reported NFE against."""
+    from blinddps.networks import ADMUNet
+
+    calls: list[tuple[int, int]] = []
+    forward = ADMUNet.forward
+
+    def counting(self, x, *args, **kwargs):
+        calls.append((int(x.shape[1]), int(x.shape[0])))
+        return forward(self, x, *args, **kwargs)
+
+    patch.setattr(ADMUNet, "forward", counting)
+    return calls
 
 
 def make_prior(network: nn.Module, transform, channels: int, respacing: str = "20") -> DiffusionPrior:

@@ -10,6 +10,25 @@ from dataclasses import dataclass
 import torch
 
 
+def closed_clamp(x: torch.Tensor, lower: float | None = None, upper: float | None = None) -> torch.Tensor:
+    """x.clamp(lower, upper)'s values, with a gradient that this code defines, not autograd's
+    version: 1 on the closed interval [lower, upper] (bounds included), 0 strictly outside.
+
+    Where it matters: a state that sits exactly on a bound (a prior-less unknown projected
+    onto [-1, 1], a kernel pixel at exactly 0) must still receive the gradient that points
+    back inside, else it freezes there.  torch <= 2.13 gave clamp a gradient of 1 at the
+    bound, torch 2.14 gives 0; this keeps the <= 2.13 convention on every version.
+    Any shape; NaN stays NaN (with zero gradient).
+    """
+    inside = torch.ones_like(x, dtype=torch.bool)
+    if lower is not None:
+        inside = inside & (x >= lower)
+    if upper is not None:
+        inside = inside & (x <= upper)
+    # torch.where passes the gradient to the branch it takes: x inside, a constant outside.
+    return torch.where(inside, x, x.detach().clamp(lower, upper))
+
+
 @dataclass(frozen=True)
 class ImageTransform:
     """Images: network space [-1, 1].  The operator acts on the same [-1, 1] values (as the
@@ -42,8 +61,9 @@ class KernelTransform:
         return kernel / peak * 2 - 1
 
     def unnormalised(self, z: torch.Tensor) -> torch.Tensor:
-        """(z + 1) / 2 clamped at 0: the kernel before sum normalisation, in [0, 1]."""
-        return ((z + 1) / 2).clamp_min(0)
+        """(z + 1) / 2 clamped at 0: the kernel before sum normalisation, in [0, 1].
+        A pixel at exactly 0 (z = -1) keeps its gradient (closed_clamp)."""
+        return closed_clamp((z + 1) / 2, lower=0)
 
     def to_operator(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 1, K, K) in [-1, 1] -> non-negative, each sample summing to 1."""

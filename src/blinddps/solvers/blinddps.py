@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from ..priors import DiffusionPrior
-from ..priors.transforms import Transform
+from ..priors.transforms import Transform, closed_clamp
 from .guidance import misfit, step_size
 
 
@@ -169,7 +169,9 @@ class BlindDPS:
         for name, u in self.unknowns.items():
             x_t = states[name]
             if u.prior is None:
-                x0[name], proposals[name] = x_t.clamp(-1, 1), x_t.detach()
+                # closed_clamp: a state on the bound (where the projection below puts it)
+                # still receives the gradient; autograd's clamp gives 0 there from torch 2.14.
+                x0[name], proposals[name] = closed_clamp(x_t, -1, 1), x_t.detach()
                 continue
             with autocast:
                 d = u.prior.denoise(x_t, i)

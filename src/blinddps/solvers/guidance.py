@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ..priors.transforms import closed_clamp
+
 STEP_SIZE_RULES = ("sqrt_abar", "constant")
 
 
@@ -44,8 +46,9 @@ class KernelSparsity:
         self.weight = float(weight)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, 1, K, K) kernel state's x0 estimate in network space [-1, 1]."""
-        return self.weight * ((z + 1) / 2).clamp_min(0).flatten(1).sum(dim=1)
+        """z: (B, 1, K, K) kernel state's x0 estimate in network space [-1, 1].  Pixels at
+        exactly -1 keep the gradient 0.5 * weight (closed_clamp), on every torch version."""
+        return self.weight * closed_clamp((z + 1) / 2, lower=0).flatten(1).sum(dim=1)
 
 
 class KernelCentring:
@@ -62,7 +65,8 @@ class KernelCentring:
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """z: (B, 1, K, K) kernel x0 estimate in network space [-1, 1]."""
-        k = ((z + 1) / 2).clamp_min(0)
+        # closed_clamp: empty pixels (z = -1) still feel the pull, so mass can move there.
+        k = closed_clamp((z + 1) / 2, lower=0)
         k = k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
         size_y, size_x = k.shape[-2:]
         ys = torch.arange(size_y, dtype=k.dtype, device=k.device) - size_y // 2

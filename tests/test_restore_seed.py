@@ -1,0 +1,25 @@
+"""tasks.restore: the result is a function of the photo and the config, its seed included."""
+import torch
+
+from blinddps.tasks import RestoreConfig, restore
+
+
+def _photo() -> torch.Tensor:
+    """(1, 3, 24, 24) in [0, 1]: smooth, deterministic."""
+    g = torch.Generator().manual_seed(0)
+    low = torch.rand(1, 3, 7, 7, generator=g)
+    return torch.nn.functional.interpolate(low, size=(24, 24), mode="bilinear")
+
+
+def test_restore_follows_config_seed(tiny_priors):
+    photo = _photo()
+
+    def run(seed: int, samples: int = 1):
+        config = RestoreConfig(image_prior=tiny_priors["image"], kernel_prior=tiny_priors["kernel"], kernel_size=8,
+                               steps=3, seed=seed, samples=samples, max_size=0)
+        return restore(photo, config)
+
+    first, again, other = run(1), run(1), run(2)
+    assert torch.equal(first.image, again.image) and torch.equal(first.kernel, again.kernel)
+    assert not torch.allclose(first.image, other.image), "config.seed was not used"
+    assert not torch.allclose(first.kernel, other.kernel)

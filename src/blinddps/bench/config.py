@@ -16,10 +16,18 @@ METHODS = {
     "blinddps-uniform": "BlindDPS without the kernel prior (kernel_prior='uniform', the paper's ablation)",
     "dps-oracle": "non-blind DPS with the TRUE kernel (turbulence: and the TRUE tilt) and the image prior "
                   "(an upper bound)",
+    "prox": "the proximal sampler, blind (image prior as a denoiser, closed-form image step, projected "
+            "least-squares kernel step from the delta kernel; tasks.deblur with method='prox')",
+    "prox-oracle": "the proximal sampler with the TRUE kernel (non-blind: tasks.deblur(kernel=...))",
+    "wiener-oracle": "Wiener filter (gradient regulariser) with the TRUE kernel and the regularisation "
+                     "weight chosen per image by PSNR against the truth (an upper bound of Wiener)",
     "pan-l0": "Pan et al. 2014 L0 blind deblurring (classical baseline)",
     "blurry": "the measurement itself, kernel = delta (a lower bound)",
 }
-DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle")
+DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox-oracle")
+PROX_METHODS = ("prox", "prox-oracle")
+# RestoreConfig fields that change a proximal sampler's result.
+PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise")
 # RestoreConfig fields that change a blind run's result (with their defaults resolved).
 SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 
@@ -140,12 +148,23 @@ class BenchConfig:
         blind_turbulence = self.task == "turbulence" and method != "dps-oracle"
         if blind_turbulence:
             priors["tilt_prior"] = self.tilt_prior
+        if method in PROX_METHODS:
+            solver = self.restore_config().to_dict()
+            return {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
+                    "sampler": "prox-v1"}
         out = {"steps": self.steps, **{k: prior_fingerprint(v) for k, v in priors.items()}}
         if method != "dps-oracle":
             solver = RestoreConfig(steps=self.steps).resolved().to_dict()
             keys = (*SOLVER_SETTINGS, "zeta_tilt") if blind_turbulence else SOLVER_SETTINGS
             out["solver"] = {k: solver[k] for k in keys}
         return out
+
+    def restore_config(self, **changes) -> RestoreConfig:
+        """The task settings of the proximal rows: 'valid' borders for every task (no border
+        model assumed, so also right for Levin's circular files, whose 255 px sides no network
+        grid divides), the noise level as simulated."""
+        return RestoreConfig(image_prior=self.image_prior, border="valid", noise=self.noise_std, max_size=0,
+                             device=str(self.device), **changes)
 
     def replace(self, **changes) -> "BenchConfig":
         return replace(self, **changes)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..baselines.deconv import deconv_wiener
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
+from ..metrics import psnr
 from ..physics import Blur, Turbulence, pad_kernel_to
 from ..priors import DiffusionPrior, ImageTransform
 from ..solvers import DPS, SolverConfig, Unknown
@@ -88,6 +90,21 @@ def delta_kernel(size: int) -> torch.Tensor:
     return k
 
 
+WIENER_GRID = tuple(10 ** (-4 + 0.25 * i) for i in range(15))  # 1e-4 .. 3e-1
+
+
+def wiener_oracle(y: torch.Tensor, kernel: torch.Tensor, sharp: torch.Tensor, boundary: str) -> tuple[torch.Tensor, float]:
+    """The best Wiener deconvolution of y (1, C, H, W) in [0, 1] with the true kernel over
+    WIENER_GRID, judged by PSNR against the sharp image: (image in [0, 1], the weight chosen)."""
+    best = None
+    for reg in WIENER_GRID:
+        x = deconv_wiener(y.double(), kernel.double(), reg, boundary=boundary).clamp(0, 1).float()
+        score = float(psnr(x, sharp))
+        if best is None or score > best[0]:
+            best = (score, x, reg)
+    return best[1], best[2]
+
+
 def pan_l0_size(m: Measurement, config: BenchConfig) -> int:
     """Pan-L0's kernel size: the true size on Levin (odd), else kernel_size rounded up to odd."""
     size = m.kernel.shape[-1] if config.task == "levin" else config.kernel_size
@@ -115,6 +132,15 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         image, nfe = dps_oracle(m.y, kernel, priors["image"], padding=config.solver_padding, seed=seed,
                                 device=config.device, tilt=m.tilt)
         out = MethodOutput(image, kernel, nfe)
+    elif method in ("prox", "prox-oracle"):
+        known = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size)) if method == "prox-oracle" else None
+        rc = config.restore_config(method="prox", kernel_size=m.blind_kernel_size, seed=seed)
+        r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=known)
+        out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
+                           info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})
+    elif method == "wiener-oracle":
+        image, reg = wiener_oracle(m.y, m.kernel, m.sharp, "circular" if config.task == "levin" else "pad")
+        out = MethodOutput(image, m.kernel.float(), info={"reg": reg})
     elif method == "pan-l0":
         boundary = "circular" if config.task == "levin" else "pad"
         image, kernel = pan_l0_deblur(m.y, pan_l0_size(m, config), params=PanL0Params(boundary=boundary))

@@ -44,9 +44,12 @@ def package_version() -> str:
 # --------------------------------------------------------------------------- priors
 
 
-def load_priors(config: RestoreConfig, turbulence: bool) -> dict[str, DiffusionPrior]:
-    """Load every prior the task needs once, respaced to config.steps; UserError if one fails."""
-    return tasks.load_priors(config, turbulence, loader=_load_prior)
+def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> dict[str, DiffusionPrior]:
+    """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
+    if config.sampler_name(blind) == "prox" and not turbulence:
+        return {"image": _load_prior("image", config.image_prior, config.device, "")}
+    priors = tasks.load_priors(config, turbulence, loader=_load_prior)
+    return priors if blind else {"image": priors["image"]}
 
 
 def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
@@ -170,7 +173,7 @@ def _resolution_note(loaded: LoadedImage, max_size: int) -> str | None:
 
 
 def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, priors: dict, *, turbulence: bool,
-                 inputs: list[Path], progress: bool) -> list[str]:
+                 inputs: list[Path], progress: bool, kernel: torch.Tensor | None = None) -> list[str]:
     """Read, restore and write one photo; returns notes.  Raises on any failure."""
     loaded = read_image(path)
     paths = output_paths(path, stem, outdir, config, turbulence)
@@ -183,8 +186,9 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
         if progress:
             say(f"note: {path}: {note}", err=True)
     with StepBar(progress, config.steps, desc=path.name) as bar:
-        result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors)
-    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"]}
+        result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors, kernel=kernel)
+    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"],
+                "known_kernel": kernel is not None}
     if resolved["kernel_size"] != config.kernel_size:
         notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
     record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
@@ -222,19 +226,20 @@ def unique_stems(paths: list[Path]) -> list[str]:
 
 
 def run_batch(images: tuple[str, ...], outdir: str, config: RestoreConfig, *, turbulence: bool,
-              quiet: bool) -> int:
-    """Restore every photo; returns the exit code (0 all restored, 1 some failed)."""
+              quiet: bool, kernel: torch.Tensor | None = None) -> int:
+    """Restore every photo; returns the exit code (0 all restored, 1 some failed).
+    kernel: the known blur (K, K) summing to 1 (non-blind deblurring), else None."""
     outdir_path = ensure_writable_dir(outdir)
     paths = list_images(images)
     if not paths:
         raise UserError(f"no image files found in {', '.join(images)}")
-    priors = load_priors(config, turbulence)
+    priors = load_priors(config, turbulence, blind=kernel is None)
     failed = 0
     with tqdm(paths, desc="images", unit="img", disable=quiet or len(paths) == 1, dynamic_ncols=True) as bar:
         for path, stem in zip(bar, unique_stems(paths)):
             try:
                 notes = restore_file(path, stem, outdir_path, config, priors, turbulence=turbulence,
-                                     inputs=paths, progress=not quiet)
+                                     inputs=paths, progress=not quiet, kernel=kernel)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # one bad photo must not stop the batch
@@ -287,12 +292,21 @@ def restore_options(func):
                      help="Posterior samples: writes their mean and a per-pixel std map."),
         click.option("--record-every", type=click.IntRange(0), default=0, show_default=True,
                      help="Save a strip of the estimate every N steps (0: off)."),
+        click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
+                     help="Sampler: dps (BlindDPS, the paper's), prox (proximal: priors as denoisers, "
+                          "closed-form data steps, 20 steps), auto (prox with --kernel, else dps)."),
+        click.option("--prox-steps", type=click.IntRange(1, 1000), default=20, show_default=True,
+                     help="Network evaluations of the proximal sampler."),
+        click.option("--border", type=click.Choice(["valid", "circular"]), default="valid", show_default=True,
+                     help="Proximal sampler's border model: valid (as a camera: no border assumed) or circular."),
+        click.option("--noise", type=click.FloatRange(0), default=None,
+                     help="Measurement noise std in [0, 1] (proximal sampler) [default: estimated from the photo]."),
         click.option("--image-prior", default="natural-rgb", show_default=True,
                      help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
         click.option("--kernel-prior", default="kernel-64", show_default=True,
                      help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt") + " 'uniform': no kernel prior."),
         seed_option, device_option, threads_option,
-        click.option("--autocast", is_flag=True, help="bfloat16 autocast of the networks (CUDA only)."),
+        click.option("--autocast", is_flag=True, help="bfloat16 autocast of the networks (CUDA, CPUs with native bf16)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, notes or summary; errors still show."),
     ]
     for option in reversed(options):
@@ -305,22 +319,48 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
     """The RestoreConfig of the command-line options, device resolved (and the thread count set)."""
     apply_threads(threads)
     dev = resolve_device(device)
-    if autocast and dev.type != "cuda":
+    if autocast and dev.type != "cuda" and not _cpu_bf16():
         autocast = False
         if not quiet:
-            say("note: --autocast applies on CUDA only; running in float32", err=True)
+            say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
     return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
                          **options).resolved()
+
+
+def _cpu_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def read_kernel_file(path: str) -> torch.Tensor:
+    """A known blur kernel from a .npy array (K, K) or a grey image (colour is averaged);
+    normalised to sum 1.  UserError (exit code 2) with the reason for a bad file."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".npy":
+            array = np.load(p, allow_pickle=False)
+            if array.dtype.kind not in "fiub":
+                raise ValueError(f"expected a numeric array, got dtype {array.dtype}")
+            k = torch.from_numpy(np.asarray(array, dtype=np.float64))
+        else:
+            k = read_image(p, min_size=1).tensor[0].mean(dim=0).double()
+        return tasks.check_kernel(k)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--kernel {path}: {one_line(exc)}") from exc
 
 
 IMAGES = click.argument("images", nargs=-1, required=True, type=click.Path())
 
 
-@click.command("deblur", short_help="Blind deblurring of photos: sharp photo + blur kernel.")
+@click.command("deblur", short_help="Deblurring of photos, blind or with a known kernel: sharp photo + kernel.")
 @IMAGES
 @restore_options
+@click.option("--kernel", "kernel_file", type=click.Path(dir_okay=False), default=None,
+              help="The known blur kernel (.npy array or a grey image; normalised to sum 1): non-blind deblurring.")
 @friendly_errors
-def deblur_command(images, outdir, quiet, **options):
+def deblur_command(images, outdir, quiet, kernel_file, **options):
     """Blind deblurring: estimate the sharp photo and the blur kernel of each IMAGE.
 
     IMAGE may be a folder (its image files are used).  For every photo OUTDIR gets
@@ -330,13 +370,19 @@ def deblur_command(images, outdir, quiet, **options):
     (each reported as "error: FILE: reason"); 2: usage error.
 
     \b
+    With --kernel FILE the blur is known and only the photo is estimated (by the proximal
+    sampler unless --method dps); the kernel written is the given one, normalised.
+
+    \b
     Examples:
       blinddps deblur photo.jpg -o out
+      blinddps deblur photo.jpg -o out --kernel shake.npy
       blinddps deblur shots/ -o out --steps 200 --samples 4 --device cuda
       blinddps deblur face.png -o out --image-prior ffhq_10m.pt --kernel-prior kernel_checkpoint.pt
     """
+    kernel = read_kernel_file(kernel_file) if kernel_file else None
     config = make_config(quiet=quiet, **options)
-    sys.exit(run_batch(images, outdir, config, turbulence=False, quiet=quiet))
+    sys.exit(run_batch(images, outdir, config, turbulence=False, quiet=quiet, kernel=kernel))
 
 
 @click.command("turbulence", short_help="Imaging through turbulence: photo + kernel + tilt field.")

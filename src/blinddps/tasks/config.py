@@ -26,6 +26,18 @@ class RestoreConfig:
     max_size: photos whose long side exceeds it are processed at that resolution (Lanczos
         down-scaling) and the outputs are written at that resolution; 0 disables the bound.
     samples: posterior samples; with several the mean image and a per-pixel std are written.
+    method: the sampler by name (`SAMPLERS`): "dps" (BlindDPS, the paper's algorithm: a forward
+        and a backward pass of every prior per step), "prox" (the proximal sampler: the image
+        prior as a denoiser, the data term solved in closed form, no backward pass), or "auto":
+        "prox" when the kernel is known (non-blind), "dps" when blind (the proximal sampler's
+        blind kernel step does not yet beat it: see benchmarks/results/README.md).
+    prox_steps, prox_lambda, prox_t_start, prox_renoise: the proximal sampler's network
+        evaluations, data weight lambda, first timestep and share of fresh noise (see
+        solvers.proximal.ProximalConfig).
+    border: the proximal sampler's border model: "valid" (the blur only where the kernel fits,
+        as a camera makes it: the image is estimated on a larger grid and no border is assumed)
+        or "circular" (periodic photos, e.g. the Levin files).
+    noise: measurement noise std in [0, 1] for the proximal sampler (None: estimated from the photo).
     """
 
     image_prior: str = "natural-rgb"
@@ -47,6 +59,25 @@ class RestoreConfig:
     record_every: int = 0
     device: str = "cpu"
     autocast: bool = False
+    method: str = "auto"
+    prox_steps: int = 20
+    prox_lambda: float = 7.0
+    prox_t_start: int = 400
+    prox_renoise: float = 0.9
+    border: str = "valid"
+    noise: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("auto", *SAMPLERS):
+            raise ValueError(f"unknown method {self.method!r}: expected auto or one of {', '.join(SAMPLERS)}")
+        if self.border not in ("valid", "circular"):
+            raise ValueError(f"border must be 'valid' or 'circular', got {self.border!r}")
+
+    def sampler_name(self, blind: bool) -> str:
+        """The sampler that runs: `method`, with "auto" resolved for a blind or non-blind task."""
+        if self.method != "auto":
+            return self.method
+        return "dps" if blind else "prox"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +86,13 @@ class RestoreConfig:
         """A copy with every automatic value filled in (what the outputs' JSON records)."""
         zeta = default_zeta(self.steps) if self.zeta is None else self.zeta
         return RestoreConfig(**{**asdict(self), "zeta": zeta})
+
+
+# The samplers by name: what `method` selects (the CLI's --method, the bench's rows).
+SAMPLERS = {
+    "dps": "BlindDPS / DPS (Chung et al.): guidance gradients through every prior, `steps` steps",
+    "prox": "proximal sampler: priors as denoisers, closed-form data steps, `prox_steps` steps",
+}
 
 
 def default_zeta(steps: int) -> float:

@@ -16,10 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from ..physics import Blur, Turbulence
+from ..physics.solves import Domain
 from ..priors import DiffusionPrior
 from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from ..solvers.proximal import ProximalConfig, ProximalSampler
 from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
 
@@ -106,19 +108,54 @@ def _check_sizes(image: torch.Tensor, config: RestoreConfig) -> None:
         raise ValueError(f"steps must be at least 1, got {config.steps}")
 
 
+def check_kernel(kernel: torch.Tensor) -> torch.Tensor:
+    """A user's known kernel (K, K) or (1, 1, K, K), any non-negative scale -> (K, K) float32
+    summing to 1; ValueError with the reason for anything else."""
+    k = torch.as_tensor(kernel)
+    if k.dim() == 4 and k.shape[:2] == (1, 1):
+        k = k[0, 0]
+    if k.dim() != 2:
+        raise ValueError(f"a kernel must be a 2-D array (K, K), got shape {tuple(k.shape)}")
+    if min(k.shape) < 1:
+        raise ValueError("the kernel is empty")
+    k = k.double()
+    if not torch.isfinite(k).all():
+        raise ValueError("the kernel contains NaN or Inf values")
+    if (k < 0).any():
+        raise ValueError(f"the kernel has negative values (min {float(k.min()):.3g}): a blur kernel is non-negative")
+    if float(k.sum()) <= 0:
+        raise ValueError("the kernel is all zeros")
+    return (k / k.sum()).float()
+
+
 def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, turbulence: bool = False,
             callback: Callable[[StepInfo], None] | None = None,
-            priors: dict[str, DiffusionPrior] | None = None) -> RestoreResult:
+            priors: dict[str, DiffusionPrior] | None = None, kernel: torch.Tensor | None = None) -> RestoreResult:
     """Blind deblurring (turbulence=False) or turbulence restoration of one photo.
 
     image: (1, C, H, W) or (C, H, W) in [0, 1].  priors: preloaded priors (else loaded by
-    the names in config).  callback: receives a StepInfo after every step."""
+    the names in config).  callback: receives a StepInfo after every step.  kernel: the
+    known blur (K, K), non-negative (normalised to sum 1): non-blind deblurring; the sampler
+    is config.method ("auto": the proximal sampler)."""
     start = time.perf_counter()
     config = config.resolved()
     y01 = _as_batch(image)
     channels = y01.shape[1]
     y01, scale = _bound_resolution(y01, config.max_size)
+    if kernel is not None:
+        if turbulence:
+            raise ValueError("a known kernel is for deblurring; turbulence estimates its kernel and tilt")
+        kernel = check_kernel(kernel)
+        if max(kernel.shape) > min(y01.shape[-2:]):
+            raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
+    method = config.sampler_name(blind=kernel is None)
+    if method == "prox":
+        if turbulence:
+            raise ValueError("the proximal sampler does not do turbulence yet: use --method dps")
+        return _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
     priors = priors or load_priors(config, turbulence)
+    if kernel is not None:
+        return _restore_dps_known(y01, channels, scale, config, kernel, callback, priors, start)
     config = _fit_kernel_size(config, priors)
     _check_sizes(y01, config)
     multiple = priors["image"].network.config.spatial_multiple
@@ -135,8 +172,56 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
     result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
     return _package(result, channels, (h, w), n, {
-        "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
+        "method": "dps", "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": config.kernel_size})
+
+
+def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
+    """Non-blind DPS (Chung et al., ICLR 2023): the image the only unknown, the kernel known."""
+    y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device),
+                                priors["image"].network.config.spatial_multiple)
+    solver = BlindDPS(Blur(padding=config.padding),
+                      {"image": Unknown((3, *y.shape[-2:]), ImageTransform(), priors["image"])},
+                      SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
+                                   record_every=config.record_every, autocast=config.autocast))
+    n = config.samples
+    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    known = {"kernel": kernel.to(config.device)[None, None]}
+    result = solver.solve((y * 2 - 1).expand(n, *y.shape[1:]), generator=gens, known=known, callback=callback)
+    result.estimates["kernel"] = known["kernel"].expand(n, 1, *kernel.shape).cpu()
+    return _package(result, channels, (h, w), n, {
+        "method": "dps", "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
+        "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": kernel.shape[-1]})
+
+
+def prox_config(config: RestoreConfig) -> ProximalConfig:
+    """The proximal sampler's settings from the task's (noise: [0, 1] -> [-1, 1] units)."""
+    return ProximalConfig(steps=config.prox_steps, t_start=config.prox_t_start, lam=config.prox_lambda,
+                          zeta=config.prox_renoise, noise=None if config.noise is None else 2 * config.noise,
+                          autocast=config.autocast, record_every=config.record_every)
+
+
+def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
+    """Deblurring with the proximal sampler on the working grid of config.border."""
+    image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
+    size = kernel.shape[-1] if kernel is not None else config.kernel_size
+    h, w = y01.shape[-2:]
+    domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
+    if domain.circular and (h, w) != domain.grid:
+        raise ValueError(f"circular borders need a size divisible by {image_prior.network.config.spatial_multiple}")
+    y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
+    sampler = ProximalSampler(image_prior, domain, prox_config(config))
+    n = config.samples
+    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    known = {} if kernel is None else {"kernel": kernel.to(config.device)[None, None]}
+    result = sampler.solve(y.expand(n, *y.shape[1:]), known=known, kernel_size=size, generator=gens,
+                           callback=callback)
+    result.estimates["image"] = domain.crop(result.estimates["image"])
+    result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
+    return _package(result, channels, (h, w), n, {
+        "method": "prox", "nfe_per_image": result.nfe, "steps": sampler.num_steps, "scale": scale,
+        "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
+        "border": config.border, "grid": list(domain.grid)})
 
 
 def _kernel_regularisers(config: RestoreConfig) -> dict:
@@ -182,7 +267,8 @@ def _package(result, channels: int, hw: tuple[int, int], n: int, info: dict) -> 
 
 
 def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:
-    """Blind deblurring of one photo in [0, 1]: returns the sharp image and the kernel."""
+    """Deblurring of one photo in [0, 1]: returns the sharp image and the kernel; blind, or
+    non-blind with kernel=(K, K) (then the kernel returned is the given one, normalised)."""
     return restore(image, config, turbulence=False, **kwargs)
 
 

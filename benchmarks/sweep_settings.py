@@ -1,4 +1,4 @@
-"""Sweep BlindDPS settings on TRAINING photos (never the benchmark sets), with paired seeds.
+"""Sweep restoration settings (BlindDPS or the proximal sampler) on TRAINING photos (never the benchmark sets), with paired seeds.
 
     python benchmarks/sweep_settings.py --images ../shared/data/train/bsds500 --n 4 \
         --steps 50 --set kernel_sparsity=0,0.3,1 --set zeta=10,20 --jobs 2 --out sweep.md
@@ -10,6 +10,10 @@ product; any RestoreConfig field) runs `blinddps.deblur` with seed i on it, so s
 compared on the same measurement and the same diffusion noise. The report: mean PSNR, SSIM
 and kernel MNC per setting (and per image), with the blurry input's PSNR for reference.
 --jobs runs items in that many processes with one thread each (2 on the project's machine).
+--known-kernel gives each run the true kernel (non-blind: `deblur(y, config, kernel=k)`).
+
+    python benchmarks/sweep_settings.py --images ../shared/data/train/bsds500 --n 4 --known-kernel \
+        --set prox_lambda=3,7,15 --set prox_t_start=300,600 --jobs 2 --out sweep-prox.md
 """
 from __future__ import annotations
 
@@ -65,12 +69,12 @@ def load_crops(folder: Path, n: int, crop: int) -> list[tuple[str, torch.Tensor]
 
 def run_item(job: tuple) -> dict:
     """One (image, setting) pair in a worker process; returns its metrics."""
-    index, name, x, setting, steps = job
+    index, name, x, setting, steps, known = job
     torch.set_num_threads(1)
     y, truth = simulate(x, blur="motion", kernel_size=64, intensity=0.5, noise=0.01, seed=index)
     config = RestoreConfig(**{"steps": steps, "seed": index, "max_size": 0, **setting})
     start = time.perf_counter()
-    result = deblur(y, config)
+    result = deblur(y, config, kernel=truth["kernel"] if known else None)
     return {"image": name, "setting": setting, "psnr": psnr(result.image, x).item(),
             # after the best shift (|s| <= 16 px): a blind estimate is defined up to a translation
             "psnr_aligned": psnr_upto_shift(result.image, x, max_shift=16, crop=16).item(),
@@ -81,7 +85,7 @@ def run_item(job: tuple) -> dict:
 def report(rows: list[dict], args: argparse.Namespace, grid: dict) -> str:
     settings = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     blurry = sum(r["blurry_psnr"] for r in rows) / len(rows)
-    lines = ["# BlindDPS settings sweep (training photos)", "",
+    lines = [f"# Settings sweep (training photos{', true kernel given' if args.known_kernel else ', blind'})", "",
              (f"- images: the first {args.n} of `{args.images}`, centre crops of {args.crop} px; "
               "motion kernels 64 px, intensity 0.5, seed = image index; noise 0.01; reflect borders"),
              f"- steps: {args.steps}; everything else RestoreConfig's defaults",
@@ -115,11 +119,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
                         help="a RestoreConfig field and its values (repeatable: the grid is the product)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--known-kernel", action="store_true", help="non-blind: give every run the true kernel")
     parser.add_argument("--out", type=Path, required=True, help="markdown report")
     args = parser.parse_args()
     grid = parse_grid(args.set)
     crops = load_crops(args.images, args.n, args.crop)
-    jobs = [(i, name, x, dict(zip(grid, combo)), args.steps)
+    jobs = [(i, name, x, dict(zip(grid, combo)), args.steps, args.known_kernel)
             for i, (name, x) in enumerate(crops) for combo in itertools.product(*grid.values())]
     if args.jobs > 1:
         with mp.get_context("spawn").Pool(args.jobs) as pool:

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from blinddps.physics.fft import grad, grad_adjoint, grad_otfs, kernel_otf, otf_to_kernel
-from blinddps.metrics.kernel import shift_kernel
+from blinddps.physics.kernel_geometry import centre_kernel as _centre_kernel
+from blinddps.physics.kernel_geometry import pad_kernel_to
 
 
 def l0_deblur(
@@ -132,27 +133,22 @@ def prune_components(k: Tensor, min_mass: float = 0.1) -> Tensor:
 
 
 def centre_kernel(k: Tensor) -> Tensor:
-    """Move the rounded centre of mass onto the origin floor(K/2) (Pan's adjust_psf_center)."""
-    b, _, k1, k2 = k.shape
-    mass = k.flatten(1).sum(dim=1).clamp_min(1e-30)
-    cy = (k.sum(dim=-1).view(b, k1) * torch.arange(k1, dtype=k.dtype, device=k.device)).sum(dim=1) / mass
-    cx = (k.sum(dim=-2).view(b, k2) * torch.arange(k2, dtype=k.dtype, device=k.device)).sum(dim=1) / mass
-    # floor(v + 0.5), not round-half-to-even, so that the result commutes with integer shifts.
-    shift = torch.floor(torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1) + 0.5).long()
-    return normalise(shift_kernel(k, shift))
+    """Move the rounded centre of mass onto the origin floor(K/2) (Pan's adjust_psf_center).
+
+    Zero-filled shift (mass pushed past the border is dropped), half-up
+    rounding, mass clamped at 1e-30 (this baseline's historical epsilon), then normalised.
+    """
+    return normalise(_centre_kernel(k, mode="zeros", rounding="half_up", eps=1e-30))
 
 
 def resize_kernel(k: Tensor, scale: float, size: int) -> Tensor:
-    """Upsample a kernel by `scale` (bilinear) and fit it, centred, into size x size; sum 1."""
+    """Upsample a kernel by `scale` (bilinear) and fit it, centred, into size x size; sum 1.
+
+    Centred: the upsampled kernel's origin m // 2 lands on size // 2 (pad or crop).
+    """
     m = max(1, round(k.shape[-1] * scale))
     up = F.interpolate(k, size=(m, m), mode="bilinear", align_corners=False)
-    if m >= size:
-        start = m // 2 - size // 2
-        up = up[..., start : start + size, start : start + size]
-    else:
-        before = size // 2 - m // 2
-        up = F.pad(up, (before, size - m - before, before, size - m - before))
-    return normalise(up)
+    return normalise(pad_kernel_to(up, size))
 
 
 def bilateral(x: Tensor, sigma_s: float = 3.0, sigma_r: float = 0.1) -> Tensor:

@@ -7,8 +7,11 @@ size so that their origins coincide (floor(K/2) lands on floor(K'/2)).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+# shift_kernel (zero-filled integer shifts) was defined here; it now lives in the kernel
+# geometry module and stays importable from here.
+from blinddps.physics.kernel_geometry import centre_kernel, pad_kernel_to, shift_kernel  # noqa: F401
 
 __all__ = ["kernel_mse", "kernel_mnc"]
 
@@ -19,37 +22,6 @@ def _as_batch(k: Tensor) -> tuple[Tensor, bool]:
     if k.dim() != 4 or k.shape[1] != 1:
         raise ValueError(f"kernel must be (K, K) or (B, 1, K, K), got {tuple(k.shape)}")
     return k, False
-
-
-def _pad_to(k: Tensor, size: tuple[int, int]) -> Tensor:
-    """Zero-pad (B, 1, K1, K2) to `size`, keeping the origin floor(K/2) on floor(size/2)."""
-    (k1, k2), (s1, s2) = k.shape[-2:], size
-    top, left = s1 // 2 - k1 // 2, s2 // 2 - k2 // 2
-    return F.pad(k, (left, s2 - k2 - left, top, s1 - k1 - top))
-
-
-def shift_kernel(k: Tensor, shift: Tensor) -> Tensor:
-    """Shift each (1, K1, K2) kernel of the batch by its integer (dy, dx), zero fill (no wrap)."""
-    b, _, k1, k2 = k.shape
-    rows = torch.arange(k1, device=k.device).view(1, k1, 1) - shift[:, 0].view(b, 1, 1)
-    cols = torch.arange(k2, device=k.device).view(1, 1, k2) - shift[:, 1].view(b, 1, 1)
-    valid = (rows >= 0) & (rows < k1) & (cols >= 0) & (cols < k2)
-    flat = (rows.clamp(0, k1 - 1) * k2 + cols.clamp(0, k2 - 1)).view(b, -1)
-    out = torch.gather(k.reshape(b, -1), 1, flat).view(b, 1, k1, k2)
-    return out * valid.view(b, 1, k1, k2)
-
-
-def _centre_by_mass(k: Tensor) -> Tensor:
-    """Move each kernel's rounded centre of mass onto its origin floor(K/2)."""
-    b, _, k1, k2 = k.shape
-    mass = k.flatten(1).sum(dim=1).clamp_min(torch.finfo(k.dtype).tiny)
-    r = torch.arange(k1, dtype=k.dtype, device=k.device)
-    c = torch.arange(k2, dtype=k.dtype, device=k.device)
-    cy = (k.sum(dim=-1).view(b, k1) * r).sum(dim=1) / mass
-    cx = (k.sum(dim=-2).view(b, k2) * c).sum(dim=1) / mass
-    # floor(v + 0.5), not round-half-to-even, so that the result commutes with integer shifts.
-    shift = torch.floor(torch.stack([k1 // 2 - cy, k2 // 2 - cx], dim=1) + 0.5).long()
-    return shift_kernel(k, shift)
 
 
 def kernel_mse(k_est: Tensor, k_true: Tensor, align: str = "none") -> Tensor:
@@ -69,10 +41,13 @@ def kernel_mse(k_est: Tensor, k_true: Tensor, align: str = "none") -> Tensor:
         size = (2 * size[0] - 1, 2 * size[1] - 1)
     elif align != "none":
         raise ValueError(f"align must be 'none' or 'centroid', got {align!r}")
-    a, b = _pad_to(a.to(dtype), size), _pad_to(b.to(dtype), size)
+    a, b = pad_kernel_to(a.to(dtype), size), pad_kernel_to(b.to(dtype), size)
     a, b = torch.broadcast_tensors(a, b)
     if align == "centroid":
-        a, b = _centre_by_mass(a.contiguous()), _centre_by_mass(b.contiguous())
+        # Zero-filled shifts on a (2K - 1)-canvas (nothing is cut); half-up rounding so that
+        # the alignment commutes with integer shifts of either kernel.
+        a = centre_kernel(a.contiguous(), mode="zeros", rounding="half_up")
+        b = centre_kernel(b.contiguous(), mode="zeros", rounding="half_up")
     out = ((a - b) ** 2).flatten(1).sum(dim=1) / n_pix
     return out[0] if squeeze else out
 

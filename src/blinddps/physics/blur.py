@@ -24,6 +24,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+# Kernel geometry (flip, pad, centre, ...) lives in .kernel_geometry; pad_kernel_to and
+# center_kernel stay importable from here, where they were defined before.
+from .kernel_geometry import center_kernel, embed_periodic, flip_kernel, pad_kernel_to  # noqa: F401
+
 Padding = Literal["zeros", "circular", "reflect", "replicate", "valid"]
 Method = Literal["auto", "direct", "fft"]
 
@@ -47,47 +51,6 @@ _TORCH_PAD_MODE = {"zeros": "constant", "circular": "circular", "reflect": "refl
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def flip_kernel(kernel: torch.Tensor) -> torch.Tensor:
-    """Kernel rotated by 180 degrees (last two dims): turns convolution into correlation."""
-    return kernel.flip(-2, -1)
-
-
-def pad_kernel_to(kernel: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Zero-pad (or crop) a (..., Kh, Kw) kernel to (..., size, size) keeping its origin.
-
-    The origin floor(K/2) lands on floor(size/2), so the blur is unchanged by padding: a
-    13x13 benchmark kernel padded to 64x64 gives the same image as the 13x13 one. Cropping
-    (size < K) drops the outer rows/columns around the origin.
-    """
-    sh, sw = (size, size) if isinstance(size, int) else size
-    kh, kw = kernel.shape[-2:]
-    top, left = sh // 2 - kh // 2, sw // 2 - kw // 2
-    # F.pad with negative amounts crops, so one call covers both directions.
-    return F.pad(kernel, (left, sw - kw - left, top, sh - kh - top))
-
-
-def center_kernel(kernel: torch.Tensor) -> torch.Tensor:
-    """Shift each kernel by whole pixels (circularly) so its centre of mass is the origin.
-
-    Blind estimates are only defined up to a translation (a shifted kernel and an oppositely
-    shifted image give the same blur); centring makes kernels comparable. (..., Kh, Kw) in,
-    same shape out; values are only moved (exact), per kernel, without loops.
-    """
-    kh, kw = kernel.shape[-2:]
-    flat = kernel.reshape(-1, kh, kw)
-    rows = torch.arange(kh, device=kernel.device)
-    cols = torch.arange(kw, device=kernel.device)
-    mass = flat.sum((-2, -1)).clamp_min(torch.finfo(flat.dtype).tiny)
-    cy = (flat.sum(-1) * rows.to(flat.dtype)).sum(-1) / mass
-    cx = (flat.sum(-2) * cols.to(flat.dtype)).sum(-1) / mass
-    dy = (kh // 2 - cy).round().long()
-    dx = (kw // 2 - cx).round().long()
-    src_rows = (rows - dy[:, None]) % kh
-    src_cols = (cols - dx[:, None]) % kw
-    index = torch.arange(flat.shape[0], device=kernel.device)[:, None, None]
-    return flat[index, src_rows[:, :, None], src_cols[:, None, :]].reshape(kernel.shape)
-
 
 def _broadcast(x: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Broadcast batch and channel dims of x (B, C, H, W) and kernel (b, c, Kh, Kw)."""
@@ -158,9 +121,8 @@ def _circular_conv_fft(x: torch.Tensor, kernel: torch.Tensor,
                        shift: tuple[int, int]) -> torch.Tensor:
     """out[n] = sum_m k[m] x[(n - m + shift) mod (H, W)] via rfft2 at the image size."""
     h, w = x.shape[-2:]
-    kh, kw = kernel.shape[-2:]
-    # Embed the kernel with its origin `shift` moved to index 0 (wrapping around).
-    kp = F.pad(kernel, (0, w - kw, 0, h - kh)).roll((-shift[0], -shift[1]), dims=(-2, -1))
+    # Embed the kernel with its pixel `shift` moved to index 0 (wrapping around).
+    kp = embed_periodic(kernel, (h, w), at=shift)
     spectrum = torch.fft.rfft2(x) * torch.fft.rfft2(kp)
     return torch.fft.irfft2(spectrum, s=(h, w))
 

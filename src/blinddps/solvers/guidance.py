@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..physics.kernel_geometry import centre_of_mass
 from ..priors.transforms import closed_clamp
 
 STEP_SIZE_RULES = ("sqrt_abar", "constant")
@@ -68,11 +69,11 @@ class KernelCentring:
         # closed_clamp: empty pixels (z = -1) still feel the pull, so mass can move there.
         k = closed_clamp((z + 1) / 2, lower=0)
         k = k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
-        size_y, size_x = k.shape[-2:]
-        ys = torch.arange(size_y, dtype=k.dtype, device=k.device) - size_y // 2
-        xs = torch.arange(size_x, dtype=k.dtype, device=k.device) - size_x // 2
-        cy = (k.sum(dim=-1) * ys).sum(dim=-1).flatten(1).sum(dim=1)
-        cx = (k.sum(dim=-2) * xs).sum(dim=-1).flatten(1).sum(dim=1)
+        # Already normalised above (with its own 1e-8 clamp), so no second division; the
+        # centre of mass relative to the origin, (B, 1, 2), differentiable in k.
+        com = centre_of_mass(k, relative=True, normalised=True)
+        cy = com[..., 0].flatten(1).sum(dim=1)
+        cx = com[..., 1].flatten(1).sum(dim=1)
         return self.weight * (cy**2 + cx**2)
 
 

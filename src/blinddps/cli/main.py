@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from .app import app_command
 from .bench import bench_command
 from .demo import demo_command
 from .restore import deblur_command, turbulence_command
@@ -23,6 +24,7 @@ cli.add_command(demo_command)
 cli.add_command(train_command)
 cli.add_command(sample_command)
 cli.add_command(bench_command)
+cli.add_command(app_command)  # the web app (issue 10); Gradio is imported when it starts
 
 
 def main() -> None:

@@ -189,7 +189,7 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
         result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors, kernel=kernel)
     resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"],
                 "known_kernel": kernel is not None}
-    if resolved["kernel_size"] != config.kernel_size:
+    if kernel is None and resolved["kernel_size"] != config.kernel_size:
         notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
     record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
               "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,

@@ -72,6 +72,14 @@ class RestoreConfig:
             raise ValueError(f"unknown method {self.method!r}: expected auto or one of {', '.join(SAMPLERS)}")
         if self.border not in ("valid", "circular"):
             raise ValueError(f"border must be 'valid' or 'circular', got {self.border!r}")
+        checks = {"prox_steps must be at least 1": self.prox_steps >= 1,
+                  "prox_t_start must be in 0..999": 0 <= self.prox_t_start <= 999,
+                  "prox_lambda must be positive": self.prox_lambda > 0,
+                  "prox_renoise must be in [0, 1]": 0 <= self.prox_renoise <= 1,
+                  "noise must be >= 0": self.noise is None or self.noise >= 0}
+        for message, ok in checks.items():
+            if not ok:
+                raise ValueError(message)
 
     def sampler_name(self, blind: bool) -> str:
         """The sampler that runs: `method`, with "auto" resolved for a blind or non-blind task."""

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..physics import Blur, Turbulence
+from ..physics import Blur, Turbulence, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
 from ..priors.bundle import load_prior
@@ -128,6 +128,19 @@ def check_kernel(kernel: torch.Tensor) -> torch.Tensor:
     return (k / k.sum()).float()
 
 
+def fit_known_kernel(kernel: torch.Tensor, scale: float) -> torch.Tensor:
+    """A checked kernel (Kh, Kw) summing to 1 -> square (K, K), K = max(Kh, Kw) (zero-padded
+    around its origin: the same blur), resampled by `scale` when the photo was down-scaled to
+    max_size (the blur shrinks with the photo), still non-negative and summing to 1."""
+    kernel = pad_kernel_to(kernel, max(kernel.shape))
+    if scale >= 1:
+        return kernel
+    size = max(1, round(kernel.shape[-1] * scale))
+    size += (size % 2 == 0) and kernel.shape[-1] % 2 == 1  # keep an odd kernel odd (a centred origin)
+    small = F.interpolate(kernel[None, None].double(), size=(size, size), mode="area")[0, 0].clamp_min(0)
+    return (small / small.sum()).float()
+
+
 def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, turbulence: bool = False,
             callback: Callable[[StepInfo], None] | None = None,
             priors: dict[str, DiffusionPrior] | None = None, kernel: torch.Tensor | None = None) -> RestoreResult:
@@ -145,7 +158,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     if kernel is not None:
         if turbulence:
             raise ValueError("a known kernel is for deblurring; turbulence estimates its kernel and tilt")
-        kernel = check_kernel(kernel)
+        kernel = fit_known_kernel(check_kernel(kernel), scale)
         if max(kernel.shape) > min(y01.shape[-2:]):
             raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
     method = config.sampler_name(blind=kernel is None)

@@ -130,16 +130,15 @@ def save_scaled_map(values: torch.Tensor, path: Path) -> float:
     return top
 
 
-def progress_strip(result: RestoreResult, channels: int, every: int, height: int = 128) -> Image.Image:
+def progress_strip(result: RestoreResult, every: int, height: int = 128) -> Image.Image:
     """The recorded x0 estimates of the first sample side by side, captioned with their step
     (the solver records steps 0, every, 2 every, ... and the last one)."""
     h, w = result.info["working_size"]
     n = result.info["steps"]
     steps = [s for s in range(n) if s % every == 0 or s == n - 1]
     panels = []
-    for step, frame in zip(steps, result.frames):
-        img = ((frame["image"][0, :, :h, :w].float() + 1) / 2).clamp(0, 1)
-        panels.append((f"step {step + 1}/{n}", img.mean(0, keepdim=True) if channels == 1 else img))
+    for step, frame in zip(steps, result.frames):  # frames come cropped, in [0, 1] (tasks.restore)
+        panels.append((f"step {step + 1}/{n}", frame["image"][0]))
     return tile_figure(panels, height=max(96, min(h, height)))
 
 
@@ -150,7 +149,7 @@ def write_outputs(paths: dict[str, Path], loaded: LoadedImage, result: RestoreRe
     if "std" in paths and result.std is not None:
         record["info"]["std_png_max"] = save_scaled_map(result.std[0].mean(0), paths["std"])
     if "progress" in paths and result.frames:
-        strip = progress_strip(result, loaded.tensor.shape[1], record["config"]["record_every"])
+        strip = progress_strip(result, record["config"]["record_every"])
         save_figure(strip, paths["progress"])
     if "tilt_npy" in paths and result.tilt is not None:
         save_npy_atomic(paths["tilt_npy"], result.tilt.float().numpy())

@@ -30,7 +30,9 @@ from .config import RestoreConfig
 class RestoreResult:
     """image: (1, C, H, W) in [0, 1] (the mean over samples); std: per-pixel std over
     samples (1, C, H, W) or None; kernel: (K, K) summing to 1 (of the first sample);
-    tilt: (2, H, W) pixels or None; frames: recorded x0 estimates; info: nfe, seconds, ..."""
+    tilt: (2, H, W) pixels or None; frames: the recorded estimates of the first sample, each
+    {"image": (1, C, H, W) in [0, 1], cropped like `image`, "kernel": (K, K) summing to 1, and
+    "tilt": (2, H, W) pixels for turbulence}; info: nfe, seconds, ..."""
 
     image: torch.Tensor
     kernel: torch.Tensor
@@ -276,7 +278,20 @@ def _package(result, channels: int, hw: tuple[int, int], n: int, info: dict) -> 
     info = {**info, "final_misfit": result.loss.tolist()}
     return RestoreResult(image=images.mean(0, keepdim=True), std=images.std(0, keepdim=True) if n > 1 else None,
                          kernel=kernels[0], kernels=kernels, tilt=None if tilt is None else tilt[0, :, :h, :w].cpu(),
-                         frames=result.frames, info=info)
+                         frames=[_public_frame(f, channels, hw) for f in result.frames], info=info)
+
+
+def _public_frame(frame: dict, channels: int, hw: tuple[int, int]) -> dict:
+    """A solver's recorded x0 estimates (first sample; image in [-1, 1] on the working grid) in
+    the public ranges and crop of the result."""
+    h, w = hw
+    image = ((frame["image"][:1, :, :h, :w].float() + 1) / 2).clamp(0, 1).cpu()
+    out = {"image": image.mean(dim=1, keepdim=True) if channels == 1 else image}
+    if "kernel" in frame:
+        out["kernel"] = frame["kernel"][0, 0].float().cpu()
+    if "tilt" in frame:
+        out["tilt"] = frame["tilt"][0, :, :h, :w].float().cpu()
+    return out
 
 
 def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:

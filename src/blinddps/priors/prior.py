@@ -55,6 +55,22 @@ class DiffusionPrior:
         log_var = self.process.model_log_variance(i, var, x_t)
         return Denoised(x0=x0, eps=eps, log_var=log_var)
 
+    def timestep_for_sigma(self, sigma: float) -> int:
+        """The original timestep t (of the full process) whose noise-to-signal ratio
+        sqrt((1 - abar_t) / abar_t) is nearest `sigma` (network-space units)."""
+        abar = self.respaced("").process.alphas_cumprod
+        return int(torch.argmin((((1 - abar) / abar).sqrt() - sigma).abs()))
+
+    @torch.no_grad()
+    def denoise_sigma(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """D(x, sigma): the x0 estimate of a signal x = x0 + sigma n (B, C, H, W) in network
+        space, sigma in the same units: one network evaluation at the matching timestep t, on
+        the input scaled by sqrt(abar_t) (what the network saw in training)."""
+        full = self.respaced("")
+        t = full.timestep_for_sigma(sigma)
+        abar = float(full.process.alphas_cumprod[t])
+        return full.denoise(abar**0.5 * x, t).x0
+
     def to(self, device: torch.device | str) -> "DiffusionPrior":
         self.network.to(device)
         return self

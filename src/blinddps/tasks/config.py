@@ -33,7 +33,9 @@ class RestoreConfig:
         blind kernel step does not yet beat it: see benchmarks/results/README.md).
     prox_steps, prox_lambda, prox_t_start, prox_renoise: the proximal sampler's network
         evaluations, data weight lambda, first timestep and share of fresh noise (see
-        solvers.proximal.ProximalConfig).
+        solvers.proximal.ProximalConfig).  Defaults chosen on training photos with the true
+        kernel (benchmarks/results/sweep-prox-bsds500-3*.md: lambda 1.5 and t_start 250 beat
+        lambda 0.5-16 and t_start 150-500 by 0.1-1.8 dB).
     border: the proximal sampler's border model: "valid" (the blur only where the kernel fits,
         as a camera makes it: the image is estimated on a larger grid and no border is assumed)
         or "circular" (periodic photos, e.g. the Levin files).
@@ -61,8 +63,8 @@ class RestoreConfig:
     autocast: bool = False
     method: str = "auto"
     prox_steps: int = 20
-    prox_lambda: float = 7.0
-    prox_t_start: int = 400
+    prox_lambda: float = 1.5
+    prox_t_start: int = 250
     prox_renoise: float = 0.9
     border: str = "valid"
     noise: float | None = None

@@ -21,7 +21,8 @@ image prior
     15, 25, 50 / 255 in [0, 1]: in [-1, 1] the std is s = 2 sigma / 255; t is the timestep
     whose sqrt((1 - abar) / abar) is nearest to s, the network sees sqrt(abar) (x + s n);
   - beside a Gaussian filter with its std tuned per noise level on the same images (grid
-    search, the best reported) and BM3D when a `bm3d` package is importable.
+    search, the best reported) and CBM3D (`bm3d.bm3d_rgb`) when the `bm3d` package is
+    importable (`pip install -e ".[bench]"`).
 tilt prior
   - unconditional samples vs generated tilt maps of the same size (the training stream's
     maps: TiltGenerator at max(128, size) with the paper's patch density, cropped):
@@ -283,12 +284,15 @@ def measure_image(spec: str, args, device) -> list[str]:
                mean_std(psnr(noisy.clamp(0, 1), clean).numpy(), decimals=2), mean_std(net.numpy(), decimals=2),
                f"{gauss[best]:.2f} (std {best:g} px)"]
         if bm3d is not None:
-            den = torch.stack([torch.from_numpy(np.asarray(bm3d.bm3d(im.permute(1, 2, 0).numpy(), sigma / 255),
-                                                           dtype=np.float32)).permute(2, 0, 1) for im in noisy])
+            # CBM3D (bm3d_rgb: block matching on luminance, opponent colour space), the colour
+            # reference; bm3d.bm3d on an RGB array would denoise it as one 3-channel signal.
+            den = torch.stack([torch.from_numpy(np.asarray(bm3d.bm3d_rgb(im.permute(1, 2, 0).numpy().astype(np.float64),
+                                                                         sigma / 255), dtype=np.float32)).permute(2, 0, 1)
+                               for im in noisy])
             row.append(mean_std(psnr(den.clamp(0, 1), clean).numpy(), decimals=2))
         rows.append(row)
     header = ["σ (/255)", "t (its σ /255)", "noisy PSNR", "network x0-hat PSNR", "best Gaussian filter PSNR"]
-    header += ["BM3D PSNR"] if bm3d is not None else []
+    header += ["CBM3D PSNR"] if bm3d is not None else []
     lines += [f"x0-hat denoising of {len(clean)} centre crops {args.crop}x{args.crop} of CBSD68 (held out from "
               "training), Gaussian noise in [0, 1] units, one network evaluation at the matched timestep "
               "(PSNR in dB over [0, 1], mean ± std over images; noisy input unclipped for the denoisers, clipped "

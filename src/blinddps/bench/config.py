@@ -27,7 +27,7 @@ METHODS = {
 DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox-oracle")
 PROX_METHODS = ("prox", "prox-oracle")
 # RestoreConfig fields that change a proximal sampler's result.
-PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise")
+PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise", "autocast")
 # RestoreConfig fields that change a blind run's result (with their defaults resolved).
 SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..devices import native_bf16
 from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, kernel_to_image, list_images,
                   read_image, save_figure, save_npy_atomic, tensor_to_pil, tile_figure, write_image,
                   write_json_atomic)
@@ -305,7 +306,9 @@ def restore_options(func):
         click.option("--kernel-prior", default="kernel-64", show_default=True,
                      help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt") + " 'uniform': no kernel prior."),
         seed_option, device_option, threads_option,
-        click.option("--autocast", is_flag=True, help="bfloat16 autocast of the networks (CUDA, CPUs with native bf16)."),
+        click.option("--autocast/--no-autocast", default=None,
+                     help="bfloat16 autocast of the networks (CUDA, CPUs with native bf16) [default: on for the "
+                          "proximal sampler where the hardware has native bf16, off for dps]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, notes or summary; errors still show."),
     ]
     for option in reversed(options):
@@ -318,19 +321,12 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
     """The RestoreConfig of the command-line options, device resolved (and the thread count set)."""
     apply_threads(threads)
     dev = resolve_device(device)
-    if autocast and dev.type != "cuda" and not _cpu_bf16():
+    if autocast and not native_bf16(dev):
         autocast = False
         if not quiet:
             say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
     return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
                          **options).resolved()
-
-
-def _cpu_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def read_kernel_file(path: str) -> torch.Tensor:

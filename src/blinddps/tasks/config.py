@@ -35,11 +35,16 @@ class RestoreConfig:
         evaluations, data weight lambda, first timestep and share of fresh noise (see
         solvers.proximal.ProximalConfig).  Defaults chosen on training photos with the true
         kernel (benchmarks/results/sweep-prox-bsds500-3*.md: lambda 1.5 and t_start 250 beat
-        lambda 0.5-16 and t_start 150-500 by 0.1-1.8 dB).
+        lambda 0.5-16 and t_start 150-500 by 0.1-1.8 dB; renoise 1.0 beat 0.9 by 0.4 dB and 0.5
+        by 1.4 dB).
     border: the proximal sampler's border model: "valid" (the blur only where the kernel fits,
         as a camera makes it: the image is estimated on a larger grid and no border is assumed)
         or "circular" (periodic photos, e.g. the Levin files).
     noise: measurement noise std in [0, 1] for the proximal sampler (None: estimated from the photo).
+    autocast: bf16 autocast of the network forward passes; None: on for the proximal sampler
+        where the hardware has native bf16 (the same PSNR to 0.01 dB on training photos, 1.5x
+        faster on this project's CPU: benchmarks/results/sweep-prox-bsds500-3d.md), off for DPS
+        (its gradients through the networks were not measured under bf16).
     """
 
     image_prior: str = "natural-rgb"
@@ -60,12 +65,12 @@ class RestoreConfig:
     seed: int = 0
     record_every: int = 0
     device: str = "cpu"
-    autocast: bool = False
+    autocast: bool | None = None
     method: str = "auto"
     prox_steps: int = 20
     prox_lambda: float = 1.5
     prox_t_start: int = 250
-    prox_renoise: float = 0.9
+    prox_renoise: float = 1.0
     border: str = "valid"
     noise: float | None = None
 

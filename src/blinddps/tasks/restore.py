@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..devices import native_bf16
 from ..physics import Blur, Turbulence, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
@@ -182,7 +183,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     regs = _kernel_regularisers(config)
     solver = BlindDPS(operator, _unknowns(priors, config, y.shape[-2:], turbulence),
                       SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
-                                   record_every=config.record_every, autocast=config.autocast), regs)
+                                   record_every=config.record_every, autocast=bool(config.autocast)), regs)
     n = config.samples
     gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
     result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
@@ -198,7 +199,7 @@ def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, call
     solver = BlindDPS(Blur(padding=config.padding),
                       {"image": Unknown((3, *y.shape[-2:]), ImageTransform(), priors["image"])},
                       SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
-                                   record_every=config.record_every, autocast=config.autocast))
+                                   record_every=config.record_every, autocast=bool(config.autocast)))
     n = config.samples
     gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
     known = {"kernel": kernel.to(config.device)[None, None]}
@@ -213,7 +214,8 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
     """The proximal sampler's settings from the task's (noise: [0, 1] -> [-1, 1] units)."""
     return ProximalConfig(steps=config.prox_steps, t_start=config.prox_t_start, lam=config.prox_lambda,
                           zeta=config.prox_renoise, noise=None if config.noise is None else 2 * config.noise,
-                          autocast=config.autocast, record_every=config.record_every)
+                          autocast=native_bf16(config.device) if config.autocast is None else config.autocast,
+                          record_every=config.record_every)
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
@@ -225,7 +227,8 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     if domain.circular and (h, w) != domain.grid:
         raise ValueError(f"circular borders need a size divisible by {image_prior.network.config.spatial_multiple}")
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
-    sampler = ProximalSampler(image_prior, domain, prox_config(config))
+    settings = prox_config(config)
+    sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
     gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
     known = {} if kernel is None else {"kernel": kernel.to(config.device)[None, None]}
@@ -236,7 +239,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     return _package(result, channels, (h, w), n, {
         "method": "prox", "nfe_per_image": result.nfe, "steps": sampler.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
-        "border": config.border, "grid": list(domain.grid)})
+        "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast})
 
 
 def _kernel_regularisers(config: RestoreConfig) -> dict:

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..devices import native_bf16
 from ..diffusion import DiffusionConfig, VPProcess
 from ..diffusion.losses import diffusion_loss
 from ..io.atomic import atomic_path, write_json_atomic
@@ -107,7 +108,7 @@ class Trainer:
         return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def _autocast(self):
-        enabled = self.config.autocast and _bf16_native(self.device)
+        enabled = self.config.autocast and native_bf16(self.device)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -226,19 +227,6 @@ class Trainer:
         process = VPProcess(self.diffusion.replace(respacing=self.config.preview_steps))
         return DiffusionPrior(self.ema.eval(), process, self.stream.transform, self.stream.channels,
                               name=self.config.kind)
-
-
-def _bf16_native(device: torch.device) -> bool:
-    """bf16 autocast pays off on CUDA and on CPUs with native bf16 (AVX-512 BF16 / AMX); elsewhere
-    it would emulate bf16 and run slower than float32."""
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu":
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _machine() -> str:

@@ -38,7 +38,8 @@ class ProximalConfig:
     noise: measurement noise std in [-1, 1] units (None: estimated from y); noise_floor: the
     smallest value used (noise-free data would make the data step an unregularised inverse).
     kernel_start: fraction of the steps after which the kernel is updated (blind only).
-    kernel_iters: projected-gradient iterations per kernel update; kernel_gamma: its l2 weight.
+    kernel_iters: projected-gradient iterations per kernel update; kernel_gamma: its l2 weight;
+    kernel_edges: share of the image's strongest gradients the kernel step uses (1: all).
     kernel_prior_weight: pull towards the kernel prior's denoised kernel (0: prior unused).
     kernel_prior_t: timestep at which the kernel prior denoises the current kernel.
     cg_iters: conjugate-gradient iterations of the image step ('valid' borders).
@@ -54,6 +55,7 @@ class ProximalConfig:
     noise_floor: float = 0.01
     kernel_start: float = 0.0
     kernel_iters: int = 20
+    kernel_edges: float = 1.0
     kernel_gamma: float = 0.0
     kernel_prior_weight: float = 0.0
     kernel_prior_t: int = 100
@@ -165,7 +167,7 @@ class ProximalSampler:
         if self.kernel_prior is not None and cfg.kernel_prior_weight > 0:
             anchor, used = self._kernel_prior_estimate(kernel), 1
         kernel = solve_kernel(x0, y, kernel, mask, iters=cfg.kernel_iters, gamma=cfg.kernel_gamma,
-                              anchor=anchor, beta=cfg.kernel_prior_weight)
+                              anchor=anchor, beta=cfg.kernel_prior_weight, edge_fraction=cfg.kernel_edges)
         return kernel, used
 
     def _kernel_prior_estimate(self, kernel: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
+from ..physics.fft import conv_circular
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
 from .blinddps import Generators, SolverResult, StepInfo, _randn
@@ -188,8 +189,6 @@ class ProximalSampler:
 
     @staticmethod
     def _misfit(x0, y, kernel, mask) -> torch.Tensor:
-        from ..physics.fft import conv_circular
-
         residual = conv_circular(x0, kernel) - y
         if mask is not None:
             residual = residual * mask

@@ -185,7 +185,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
                       SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
                                    record_every=config.record_every, autocast=bool(config.autocast)), regs)
     n = config.samples
-    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    gens = sample_generators(config)
     result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
     return _package(result, channels, (h, w), n, {
         "method": "dps", "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
@@ -201,7 +201,7 @@ def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, call
                       SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
                                    record_every=config.record_every, autocast=bool(config.autocast)))
     n = config.samples
-    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    gens = sample_generators(config)
     known = {"kernel": kernel.to(config.device)[None, None]}
     result = solver.solve((y * 2 - 1).expand(n, *y.shape[1:]), generator=gens, known=known, callback=callback)
     result.estimates["kernel"] = known["kernel"].expand(n, 1, *kernel.shape).cpu()
@@ -224,13 +224,11 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
     domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
-    if domain.circular and (h, w) != domain.grid:
-        raise ValueError(f"circular borders need a size divisible by {image_prior.network.config.spatial_multiple}")
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     settings = prox_config(config)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
-    gens = [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(n)]
+    gens = sample_generators(config)
     known = {} if kernel is None else {"kernel": kernel.to(config.device)[None, None]}
     result = sampler.solve(y.expand(n, *y.shape[1:]), known=known, kernel_size=size, generator=gens,
                            callback=callback)
@@ -240,6 +238,12 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
         "method": "prox", "nfe_per_image": result.nfe, "steps": sampler.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
         "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast})
+
+
+def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
+    """One generator per posterior sample, seeded from config.seed (sample s depends only on
+    its own generator, so a batch of samples equals them run one by one)."""
+    return [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(config.samples)]
 
 
 def _kernel_regularisers(config: RestoreConfig) -> dict:

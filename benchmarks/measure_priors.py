@@ -11,7 +11,7 @@ kernel prior
     against the training mix (KernelMixGenerator), motion kernels at intensity 0.5
     (MotionKernelGenerator) and the reference generator's kernels
     (../shared/golden/motion_kernels_64_i0.5_ref.npz): support, path extent, second-moment
-    radius, maximum, effective pixels (mean +- std over kernels);
+    radius, maximum, effective pixels, mass entropy (mean +- std over kernels);
   - x0-hat denoising of held-out generated kernels (training mix, a fresh seed) at
     t in {50, 200, 500, 800}: x_t = q_sample(x0, t), one network evaluation; kernel MSE
     (sum-1 kernels) and MNC of to_operator(x0-hat) vs the truth, beside the naive estimate
@@ -159,6 +159,8 @@ def kernel_stats(k: torch.Tensor) -> dict[str, np.ndarray]:
         "radius": np.sqrt(cyy + cxx),         # mass spread (second-moment radius)
         "max": k.max((1, 2)),
         "eff_pixels": 1 / (k ** 2).sum((1, 2)),  # participation ratio
+        # Shannon entropy of the mass (nats): log of the area it is spread over, the bar of issue 11
+        "entropy": -(k * np.log(np.clip(k, 1e-300, None))).sum((1, 2)),
     }
 
 
@@ -166,7 +168,8 @@ KERNEL_COLUMNS = [("support", f"support (px > {SUPPORT_FRACTION:.0%} of max)", F
                   ("extent", "path extent sqrt(12 λmax) (px)", False),
                   ("radius", "2nd-moment radius (px)", False),
                   ("max", "max value", True),
-                  ("eff_pixels", "effective pixels 1/Σk²", False)]
+                  ("eff_pixels", "effective pixels 1/Σk²", False),
+                  ("entropy", "mass entropy -Σk log k (nats)", False)]
 
 
 def measure_kernel(spec: str, args, device) -> list[str]:

@@ -178,3 +178,14 @@ def test_embed_periodic_is_the_circular_blur_layout():
     assert kp.shape == (2, 1, 12, 11) and torch.equal(kp[..., 0, 0], k[..., 3, 2])
     y = torch.fft.irfft2(torch.fft.rfft2(x) * torch.fft.rfft2(kp), s=(12, 11))
     torch.testing.assert_close(y, Blur("circular", "direct")(x, kernel=k), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [1, 4, 7])
+def test_delta_kernel_is_the_identity_blur(size):
+    from blinddps.physics.kernel_geometry import delta_kernel
+    k = delta_kernel(size, leading=(2, 1), dtype=torch.float64)
+    assert k.shape == (2, 1, size, size) and k.dtype == torch.float64
+    assert torch.equal(k.sum(dim=(-2, -1)), torch.ones(2, 1, dtype=torch.float64))
+    assert centre_of_mass(k, relative=True).abs().max() == 0
+    x = torch.rand(2, 3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(Blur("circular")(x, kernel=k), x, atol=1e-12)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,8 @@ from blinddps.baselines._l0_ops import (
     resize_kernel,
 )
 from blinddps.baselines.deconv import deconv_hyper_laplacian
+
+LatentFn = Callable[[Tensor, Tensor, float, float], Tensor]
 
 __all__ = ["PanL0Params", "pan_l0_deblur", "pan_l0_kernel", "ringing_suppressed_deconv"]
 
@@ -96,11 +99,12 @@ def _latent(y: Tensor, k: Tensor, lp: float, lg: float, boundary: str) -> Tensor
     return x[..., :h, :w].clamp(0, 1).to(k.dtype)
 
 
-def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params) -> tuple[Tensor, float, float]:
+def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params,
+           latent: LatentFn | None = None) -> tuple[Tensor, float, float]:
     """x/k alternations at one pyramid level; returns the kernel and the decayed lambdas."""
     bx, by = _forward_diff_valid(y)
     for _ in range(p.xk_iter):
-        x = _latent(y, k, lp, lg, p.boundary)
+        x = _latent(y, k, lp, lg, p.boundary) if latent is None else latent(y, k, lp, lg)
         sx, sy = _forward_diff_valid(x)
         k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma)
         k = prune_components(k)
@@ -109,11 +113,14 @@ def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params) -> tuple[
     return centre_kernel(k), lp, lg
 
 
-def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = None) -> Tensor:
+def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = None,
+                  latent: LatentFn | None = None) -> Tensor:
     """Estimate the blur kernel, coarse to fine. y (B, C, H, W) in [0, 1] -> k (B, 1, K, K), sum 1.
 
     The kernel follows the project's convention (true convolution, origin floor(K/2)).
-    params None -> PanL0Params() (the published values).
+    params None -> PanL0Params() (the published values). latent: replaces the L0 latent-image
+    step, latent(y, k, lambda_pixel, lambda_grad) -> x, all (B, 1, h, w) float64 luma in [0, 1]
+    at the pyramid level's size, k (B, 1, K_l, K_l) (e.g. a diffusion prior's deconvolution).
     """
     params = PanL0Params() if params is None else params
     if params.boundary not in ("pad", "circular"):
@@ -135,7 +142,7 @@ def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = N
             ys = gray
         else:
             ys = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
-        k, lp, lg = _level(ys, k, lp, lg, params)
+        k, lp, lg = _level(ys, k, lp, lg, params, latent)
     k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / params.k_thresh)
     return normalise(k).to(y.dtype)
 

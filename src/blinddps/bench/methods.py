@@ -21,6 +21,7 @@ from ..baselines.deconv import deconv_wiener
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
 from ..metrics import psnr
 from ..physics import Blur, Turbulence, pad_kernel_to
+from ..physics.kernel_geometry import delta_kernel
 from ..priors import DiffusionPrior, ImageTransform
 from ..solvers import DPS, SolverConfig, Unknown
 from ..tasks import RestoreConfig, deblur, load_task_prior, restore_turbulence
@@ -81,13 +82,6 @@ def dps_oracle(y: torch.Tensor, kernel: torch.Tensor, image_prior: DiffusionPrio
     result = solver.solve(y3 * 2 - 1, known=known, generator=[torch.Generator().manual_seed(seed * 7919)])
     image = ((result.estimates["image"][..., :h, :w] + 1) / 2).clamp(0, 1).cpu()
     return (image.mean(dim=1, keepdim=True) if y.shape[1] == 1 else image), result.nfe
-
-
-def delta_kernel(size: int) -> torch.Tensor:
-    """(size, size) unit impulse at the origin size // 2 (the identity blur)."""
-    k = torch.zeros(size, size)
-    k[size // 2, size // 2] = 1.0
-    return k
 
 
 WIENER_GRID = tuple(10 ** (-4 + 0.25 * i) for i in range(15))  # 1e-4 .. 3e-1

@@ -6,6 +6,7 @@ c = (Kh // 2, Kw // 2), for odd and even sizes alike (the project's convention, 
 Everything here moves, pads, measures or re-centres kernels with respect to that origin:
 
     origin             the origin (Kh // 2, Kw // 2)
+    delta_kernel       the unit impulse at the origin (the identity blur)
     flip_kernel        180-degree rotation (convolution <-> correlation)
     pad_kernel_to      zero-pad or crop to another size, the origin staying the origin
     embed_periodic     zero-pad to an image size with the origin rolled to index (0, 0)
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["origin", "flip_kernel", "pad_kernel_to", "embed_periodic", "centre_of_mass", "shift_kernel",
+__all__ = ["origin", "delta_kernel", "flip_kernel", "pad_kernel_to", "embed_periodic", "centre_of_mass", "shift_kernel",
            "centre_kernel", "center_kernel"]
 
 ShiftMode = Literal["zeros", "circular"]
@@ -38,6 +39,14 @@ def origin(kernel: Tensor) -> tuple[int, int]:
     """The origin (Kh // 2, Kw // 2) of a (..., Kh, Kw) kernel."""
     kh, kw = kernel.shape[-2:]
     return kh // 2, kw // 2
+
+
+def delta_kernel(size: int, *, leading: tuple[int, ...] = (), dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None) -> Tensor:
+    """(*leading, size, size) unit impulse at the origin (size // 2, size // 2): the identity blur."""
+    k = torch.zeros(*leading, size, size, dtype=dtype, device=device)
+    k[..., size // 2, size // 2] = 1
+    return k
 
 
 def flip_kernel(kernel: Tensor) -> Tensor:

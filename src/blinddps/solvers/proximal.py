@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..physics.fft import conv_circular
+from ..physics.kernel_geometry import delta_kernel
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
 from .blinddps import Generators, SolverResult, StepInfo, _randn
@@ -201,6 +202,4 @@ def _initial_kernel(kernel_init: torch.Tensor | None, size: int, device) -> torc
         return k.to(device)
     if size < 1:
         raise ValueError("blind deblurring needs kernel_init or kernel_size")
-    k = torch.zeros(1, 1, size, size, device=device)
-    k[..., size // 2, size // 2] = 1
-    return k
+    return delta_kernel(size, leading=(1, 1), device=device)

@@ -8,8 +8,9 @@ over channels (and over the batch when B == 1).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from .kernel_geometry import embed_periodic
 
 
 def as_kernel_batch(kernel: Tensor) -> Tensor:
@@ -31,9 +32,7 @@ def kernel_otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
     h, w = shape
     if k1 > h or k2 > w:
         raise ValueError(f"kernel {k1}x{k2} larger than the image {h}x{w}")
-    padded = F.pad(k, (0, w - k2, 0, h - k1))
-    padded = torch.roll(padded, shifts=(-(k1 // 2), -(k2 // 2)), dims=(-2, -1))
-    return torch.fft.rfft2(padded)
+    return torch.fft.rfft2(embed_periodic(k, (h, w)))
 
 
 def otf_to_kernel(spectrum: Tensor, size: tuple[int, int], shape: tuple[int, int]) -> Tensor:

@@ -425,3 +425,26 @@ def test_denoise_sigma_denoises_a_photo(natural):
     mse_in, mse_out = (noisy - clean).pow(2).mean(), (estimate - clean).pow(2).mean()
     assert 10 * torch.log10(mse_in / mse_out) > 3.0
     assert torch.equal(estimate, natural.denoise_sigma(noisy, 0.1))
+
+
+class _ZeroEps(nn.Module):
+    """eps-hat = 0 everywhere: x0-hat = x_t / sqrt(abar), the identity denoiser of a noise-free state."""
+
+    def forward(self, x, t):
+        return torch.zeros(x.shape[0], 2 * x.shape[1], *x.shape[2:], dtype=x.dtype)
+
+
+@pytest.mark.parametrize("size", [None, 16, 5])
+def test_denoise_kernel_pads_to_the_prior_and_back(size):
+    """With an identity denoiser the kernel comes back unchanged (up to the transform's eps),
+    whether it is padded to a larger prior size or cropped to a smaller one that still holds
+    its support; a batch equals its samples one by one."""
+    from blinddps.solvers.proximal import denoise_kernel
+    prior = make_prior(_ZeroEps(), KernelTransform(), 1, "")
+    k = torch.cat([l_shaped_kernel(9), l_shaped_kernel(9).transpose(-1, -2)]).float()
+    k = F.pad(k[..., 2:7, 2:7], (2, 2, 2, 2))  # support inside the central 5x5
+    k = k / k.sum(dim=(-2, -1), keepdim=True)
+    out = denoise_kernel(prior, k, 200, size=size)
+    assert out.shape == k.shape
+    torch.testing.assert_close(out, k, atol=1e-6, rtol=0)
+    torch.testing.assert_close(denoise_kernel(prior, k[1:], 200, size=size), out[1:], atol=1e-7, rtol=0)

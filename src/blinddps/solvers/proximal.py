@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..physics.fft import conv_circular
-from ..physics.kernel_geometry import delta_kernel
+from ..physics.kernel_geometry import delta_kernel, pad_kernel_to
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
 from .blinddps import Generators, SolverResult, StepInfo, _randn
@@ -173,13 +173,7 @@ class ProximalSampler:
         return kernel, used
 
     def _kernel_prior_estimate(self, kernel: torch.Tensor) -> torch.Tensor:
-        """The kernel prior's x0 estimate from the current kernel noised to kernel_prior_t
-        (deterministically: the noise-free state sqrt(abar) z, a denoiser's input at that level)."""
-        prior, t = self.kernel_prior, self.config.kernel_prior_t
-        z = prior.transform.to_net(kernel)
-        abar = float(prior.process.alphas_cumprod[t])
-        z0 = self._denoise(prior, abar**0.5 * z, t)
-        return prior.transform.to_operator(z0)
+        return denoise_kernel(self.kernel_prior, kernel, self.config.kernel_prior_t, autocast=self.config.autocast)
 
     def _renoise(self, x_t, x0, t: int, t_next: int, generator) -> torch.Tensor:
         abar, abar_next = self._abar(t), self._abar(t_next)
@@ -194,6 +188,26 @@ class ProximalSampler:
         if mask is not None:
             residual = residual * mask
         return residual.flatten(1).norm(dim=1)
+
+
+@torch.no_grad()
+def denoise_kernel(prior: DiffusionPrior, kernel: torch.Tensor, t: int, *, size: int | None = None,
+                   autocast: bool = False) -> torch.Tensor:
+    """A kernel prior's x0 estimate of `kernel` (B, 1, K, K), non-negative, sum 1 -> the same.
+
+    The kernel enters at timestep t of the full process deterministically, as the noise-free
+    state sqrt(abar_t) z (a denoiser's input at that level, without the noise): the prior pulls
+    it towards the kernels it knows. size: the prior's kernel size when it differs from K (the
+    kernel is zero-padded or cropped around its origin to it, and brought back the same way).
+    """
+    full = prior.respaced("")
+    own = kernel.shape[-1]
+    z = full.transform.to_net(pad_kernel_to(kernel, size or own))
+    abar = float(full.process.alphas_cumprod[t])
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=autocast):
+        z0 = full.denoise(abar**0.5 * z, t).x0.float()
+    k = pad_kernel_to(full.transform.to_operator(z0), own)
+    return k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
 def _initial_kernel(kernel_init: torch.Tensor | None, size: int, device) -> torch.Tensor:

@@ -16,7 +16,9 @@ so every row differs only in the kernel. Strategies:
   sampler's non-blind restoration with the current kernel (`natural-rgb` as the denoiser,
   --latent-steps steps): the diffusion prior removes the noise Pan's L0 latent keeps;
 - `pan-prox-l0`: as `pan-prox`, the restoration then L0-gradient smoothed (Xu et al. 2011,
-  weight Pan's current lambda): sharp edges for the kernel step, as Pan's latent has.
+  weight Pan's current lambda): sharp edges for the kernel step, as Pan's latent has;
+- `...-kprior`: each kernel step's estimate denoised by the kernel prior (--kernel-prior) at
+  timestep --kprior-t (`solvers.proximal.denoise_kernel`) before Pan's pruning.
 
 Reported per strategy: kernel MNC against the truth, PSNR and PSNR after the best shift.
 """
@@ -38,11 +40,12 @@ from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.physics.kernel_geometry import delta_kernel
 from blinddps.physics.solves import Domain
 from blinddps.priors.bundle import load_prior
-from blinddps.solvers.proximal import ProximalConfig, ProximalSampler
+from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, denoise_kernel
 
 from sweep_settings import load_crops
 
-STRATEGIES = ("delta", "true", "pan", "pan-prox", "pan-prox-l0")
+STRATEGIES = ("delta", "true", "pan", "pan-prox", "pan-prox-l0", "pan-kprior", "pan-prox-kprior",
+              "pan-prox-l0-kprior")
 
 
 def prox_latent(prior, steps: int, smooth: bool, seed: int):
@@ -62,33 +65,44 @@ def prox_latent(prior, steps: int, smooth: bool, seed: int):
     return latent
 
 
-def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, prior, args, seed: int) -> torch.Tensor:
+def kernel_refiner(prior, t: int):
+    """A `refine` step for `pan_l0_kernel`: the kernel prior's denoised estimate at timestep t."""
+    size = prior.network.config.image_size
+
+    def refine(k: torch.Tensor) -> torch.Tensor:
+        return denoise_kernel(prior, k.float(), t, size=size, autocast=True).to(k.dtype)
+    return refine
+
+
+def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, priors: dict, args, seed: int) -> torch.Tensor:
     """The (K, K) kernel of one strategy from y (1, 3, H, W) in [0, 1]."""
     if strategy == "true":
         return truth
     if strategy == "delta":
         return delta_kernel(size)
-    pan_size = size + 1 - size % 2  # Pan's kernels are odd
-    latent = None
-    if strategy in ("pan-prox", "pan-prox-l0"):
-        latent = prox_latent(prior, args.latent_steps, strategy == "pan-prox-l0", seed)
-    elif strategy != "pan":
+    parts = strategy.split("-")
+    if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior"}:
         raise ValueError(f"unknown strategy {strategy!r}")
-    return pan_l0_kernel(y, pan_size, latent=latent)[0, 0].float()
+    pan_size = size + 1 - size % 2  # Pan's kernels are odd
+    latent = prox_latent(priors["image"], args.latent_steps, "l0" in parts, seed) if "prox" in parts else None
+    refine = kernel_refiner(priors["kernel"], args.kprior_t) if "kprior" in parts else None
+    return pan_l0_kernel(y, pan_size, latent=latent, refine=refine)[0, 0].float()
 
 
 def run_item(job: tuple) -> list[dict]:
     index, name, x, args = job
     torch.set_num_threads(1)
-    prior = load_prior("natural-rgb")
+    priors = {"image": load_prior("natural-rgb")}
+    if any("kprior" in s for s in args.strategies):
+        priors["kernel"] = load_prior(args.kernel_prior, kind="kernel")
     y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
     rows = []
     for strategy in args.strategies:
         start = time.perf_counter()
-        k = estimate(strategy, y, truth["kernel"], args.kernel_size, prior, args, index)
+        k = estimate(strategy, y, truth["kernel"], args.kernel_size, priors, args, index)
         seconds = time.perf_counter() - start
         config = RestoreConfig(method="prox", seed=index, max_size=0)
-        image = deblur(y, config, kernel=k, priors={"image": prior}).image
+        image = deblur(y, config, kernel=k, priors={"image": priors["image"]}).image
         rows.append({"image": name, "strategy": strategy, "mnc": kernel_mnc(k, truth["kernel"]).item(),
                      "psnr": psnr(image, x).item(),
                      "psnr_aligned": psnr_upto_shift(image, x, max_shift=16, crop=16).item(),
@@ -126,6 +140,8 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--strategies", default="delta,true,pan,pan-prox,pan-prox-l0")
     p.add_argument("--latent-steps", type=int, default=6)
+    p.add_argument("--kernel-prior", default="kernel-64", help="kernel prior of the -kprior strategies")
+    p.add_argument("--kprior-t", type=int, default=100, help="timestep at which it denoises the kernel")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()

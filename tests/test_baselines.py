@@ -252,3 +252,24 @@ def test_pan_l0_latent_hook_is_used_at_every_level():
     # measured: MNC 0.99 with the oracle latent, 0.86 with Pan's own latent
     assert kernel_mnc(k_oracle, k).item() > 0.93
     assert kernel_mnc(k_oracle, k).item() > kernel_mnc(k_own, k).item()
+
+
+def test_pan_l0_refine_hook_sees_every_kernel_step():
+    """`refine=` is applied to each kernel step's estimate: the identity changes nothing, and
+    a refiner that always answers the delta kernel leaves Pan with no blur to find."""
+    x = _shapes(48, 48, seed=5)
+    k = l_shaped_kernel(9)
+    y = conv_circular(x, k)
+    params = PanL0Params(boundary="circular", xk_iter=2)
+    sizes = []
+
+    def identity(kernel):
+        sizes.append(kernel.shape[-1])
+        assert abs(float(kernel.sum()) - 1) < 1e-9 and bool((kernel >= 0).all())
+        return kernel
+
+    assert torch.equal(pan_l0_kernel(y, 9, params=params, refine=identity), pan_l0_kernel(y, 9, params=params))
+    assert sizes == [7, 7, 9, 9]
+    to_delta = pan_l0_kernel(y, 9, params=params, refine=lambda kernel: F.pad(torch.ones_like(kernel[..., :1, :1]),
+                                                                              (kernel.shape[-1] // 2,) * 4))
+    assert to_delta[0, 0, 4, 4] == 1

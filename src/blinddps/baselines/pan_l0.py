@@ -43,6 +43,7 @@ from blinddps.baselines._l0_ops import (
 from blinddps.baselines.deconv import deconv_hyper_laplacian
 
 LatentFn = Callable[[Tensor, Tensor, float, float], Tensor]
+RefineFn = Callable[[Tensor], Tensor]
 
 __all__ = ["PanL0Params", "pan_l0_deblur", "pan_l0_kernel", "ringing_suppressed_deconv"]
 
@@ -100,27 +101,29 @@ def _latent(y: Tensor, k: Tensor, lp: float, lg: float, boundary: str) -> Tensor
 
 
 def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params,
-           latent: LatentFn | None = None) -> tuple[Tensor, float, float]:
+           latent: LatentFn | None = None, refine: RefineFn | None = None) -> tuple[Tensor, float, float]:
     """x/k alternations at one pyramid level; returns the kernel and the decayed lambdas."""
     bx, by = _forward_diff_valid(y)
     for _ in range(p.xk_iter):
         x = _latent(y, k, lp, lg, p.boundary) if latent is None else latent(y, k, lp, lg)
         sx, sy = _forward_diff_valid(x)
         k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma)
-        k = prune_components(k)
+        k = prune_components(k if refine is None else refine(k))
         lp = max(lp / p.lambda_decay, p.lambda_min) if lp > 0 else 0.0
         lg = max(lg / p.lambda_decay, p.lambda_min) if lg > 0 else 0.0
     return centre_kernel(k), lp, lg
 
 
 def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = None,
-                  latent: LatentFn | None = None) -> Tensor:
+                  latent: LatentFn | None = None, refine: RefineFn | None = None) -> Tensor:
     """Estimate the blur kernel, coarse to fine. y (B, C, H, W) in [0, 1] -> k (B, 1, K, K), sum 1.
 
     The kernel follows the project's convention (true convolution, origin floor(K/2)).
     params None -> PanL0Params() (the published values). latent: replaces the L0 latent-image
     step, latent(y, k, lambda_pixel, lambda_grad) -> x, all (B, 1, h, w) float64 luma in [0, 1]
     at the pyramid level's size, k (B, 1, K_l, K_l) (e.g. a diffusion prior's deconvolution).
+    refine: applied to each kernel step's estimate before the pruning, refine(k) -> k, both
+    (B, 1, K_l, K_l) non-negative summing to 1 (e.g. a kernel prior as a denoiser).
     """
     params = PanL0Params() if params is None else params
     if params.boundary not in ("pad", "circular"):
@@ -142,7 +145,7 @@ def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = N
             ys = gray
         else:
             ys = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
-        k, lp, lg = _level(ys, k, lp, lg, params, latent)
+        k, lp, lg = _level(ys, k, lp, lg, params, latent, refine)
     k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / params.k_thresh)
     return normalise(k).to(y.dtype)
 

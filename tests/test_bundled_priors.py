@@ -30,7 +30,7 @@ def test_bundled_prior_loads_by_name_and_denoises(name):
     # A trained prior denoises: at t = 333 its x0 estimate of a noisy clean signal is far
     # closer to that signal than the noisy state rescaled (the estimate without a network).
     # Measured: 0.11 (kernel), 0.18 (image), 0.13 (tilt) of the rescaled state's error.
-    x = _clean_sample(BUNDLED[name])
+    x = _clean_sample(BUNDLED[name], prior.network.config.image_size)
     assert x.shape[1] == channels
     i = 3
     assert int(prior.process.timesteps[i]) == 333

@@ -1,6 +1,7 @@
 """Copy trained priors from their run folders into the package as fp16 safetensors.
 
     python tools/bundle_priors.py --kernel runs/kernel-64 --image runs/natural-rgb --tilt runs/tilt
+    python tools/bundle_priors.py --kernel runs/kernel-32 --kernel-name kernel-32
 
 Each run folder holds `ema.safetensors` + `ema.json` written by `blinddps train`; the
 bundled copy keeps the JSON's training provenance (config, step, wall time, machine).
@@ -10,17 +11,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from blinddps.priors.bundle import BUNDLED_DIR, load_prior, save_prior
+from blinddps.priors.bundle import BUNDLED, BUNDLED_DIR, load_prior, save_prior
 
 NAMES = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
 
 
-def bundle(kind: str, run: Path) -> Path:
+def bundle(kind: str, run: Path, name: str) -> Path:
     import json
 
+    if BUNDLED.get(name) != kind:
+        raise SystemExit(f"{name!r} is not a bundled {kind} prior name (blinddps.priors.bundle.BUNDLED)")
     meta = json.loads((run / "ema.json").read_text())
     prior = load_prior(run / "ema.safetensors", kind=kind)
-    return save_prior(BUNDLED_DIR / NAMES[kind], prior.network, kind=kind, diffusion=prior.process.config,
+    return save_prior(BUNDLED_DIR / name, prior.network, kind=kind, diffusion=prior.process.config,
                       transform=prior.transform, training=meta.get("training", {}), half=True)
 
 
@@ -28,11 +31,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for kind in NAMES:
         parser.add_argument(f"--{kind}", type=Path, help=f"run folder of the {kind} prior")
+        parser.add_argument(f"--{kind}-name", default=NAMES[kind], help=f"bundled name (default {NAMES[kind]})")
     args = parser.parse_args()
     for kind in NAMES:
         run = getattr(args, kind)
         if run is not None:
-            path = bundle(kind, run)
+            path = bundle(kind, run, getattr(args, f"{kind}_name"))
             print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

@@ -7,7 +7,7 @@ Image i (the i-th file in name order, a centre crop of --crop pixels) is blurred
 kernel of --kernel-size (intensity 0.5, seed i, reflect borders) plus noise --noise, as
 `benchmarks/sweep_settings.py` does. Each strategy estimates the kernel from y alone; the
 image is then restored by the proximal sampler with that kernel (non-blind, its defaults),
-so every row differs only in the kernel. Strategies:
+so every row differs only in the kernel. Strategies (`blinddps.solvers.kernel_search`):
 
 - `delta`: no deblurring kernel (the blurry input, slightly denoised), the lower bound;
 - `true`: the true kernel (the upper bound of this pipeline);
@@ -33,45 +33,16 @@ from pathlib import Path
 import torch
 
 from blinddps import RestoreConfig, deblur, simulate
-from blinddps.baselines import pan_l0_kernel
-from blinddps.baselines._l0_ops import l0_deblur
 from blinddps.io import atomic_write
 from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.physics.kernel_geometry import delta_kernel
-from blinddps.physics.solves import Domain
 from blinddps.priors.bundle import load_prior
-from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, denoise_kernel
+from blinddps.solvers.kernel_search import KernelSearchConfig, search_kernel
 
 from sweep_settings import load_crops
 
 STRATEGIES = ("delta", "true", "pan", "pan-prox", "pan-prox-l0", "pan-kprior", "pan-prox-kprior",
               "pan-prox-l0-kprior")
-
-
-def prox_latent(prior, steps: int, smooth: bool, seed: int):
-    """A latent-image step for `pan_l0_kernel`: the proximal sampler's restoration of the
-    level's luma with the current kernel ('valid' borders), optionally L0-gradient smoothed."""
-    def latent(y: torch.Tensor, k: torch.Tensor, lp: float, lg: float) -> torch.Tensor:
-        h, w = y.shape[-2:]
-        domain = Domain.for_measurement((h, w), k.shape[-1], "valid", prior.network.config.spatial_multiple)
-        grid = domain.embed(y.float().expand(-1, 3, h, w) * 2 - 1)
-        config = ProximalConfig(steps=steps, t_start=250, lam=1.5, zeta=1.0, autocast=True)
-        result = ProximalSampler(prior, domain, config).solve(
-            grid, known={"kernel": k.float()}, generator=torch.Generator().manual_seed(seed))
-        x = (domain.crop(result.estimates["image"]).mean(dim=1, keepdim=True) + 1) / 2
-        if smooth:
-            x = l0_deblur(x, delta_kernel(1, leading=(1, 1), dtype=x.dtype), 0.0, lg)
-        return x.clamp(0, 1).to(y.dtype)
-    return latent
-
-
-def kernel_refiner(prior, t: int):
-    """A `refine` step for `pan_l0_kernel`: the kernel prior's denoised estimate at timestep t."""
-    size = prior.network.config.image_size
-
-    def refine(k: torch.Tensor) -> torch.Tensor:
-        return denoise_kernel(prior, k.float(), t, size=size, autocast=True).to(k.dtype)
-    return refine
 
 
 def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, priors: dict, args, seed: int) -> torch.Tensor:
@@ -83,10 +54,12 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     parts = strategy.split("-")
     if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior"}:
         raise ValueError(f"unknown strategy {strategy!r}")
-    pan_size = size + 1 - size % 2  # Pan's kernels are odd
-    latent = prox_latent(priors["image"], args.latent_steps, "l0" in parts, seed) if "prox" in parts else None
-    refine = kernel_refiner(priors["kernel"], args.kprior_t) if "kprior" in parts else None
-    return pan_l0_kernel(y, pan_size, latent=latent, refine=refine)[0, 0].float()
+    latent = ("prox-l0" if "l0" in parts else "prox") if "prox" in parts else "l0"
+    config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
+                                kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True)
+    k = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
+                      generator=torch.Generator().manual_seed(seed))
+    return k[0, 0].float()
 
 
 def run_item(job: tuple) -> list[dict]:

@@ -1,0 +1,110 @@
+"""Coarse-to-fine blind kernel search: Pan-L0's pyramid loop with the diffusion priors in it.
+
+The proximal sampler's own kernel step cannot leave the delta kernel (joint MAP's no-blur
+fixed point: an image fitted through the delta explains the photo exactly). Classical blind
+methods escape it with a coarse-to-fine pyramid and a latent image that favours sharp edges
+(Pan et al. 2014: an L0 prior on gradients). This module keeps that loop
+(`baselines.pan_l0.pan_l0_kernel`) and lets the priors replace two of its steps:
+
+- the latent image: the proximal sampler's non-blind restoration of the level's image with
+  the current kernel (`image_prior` as the denoiser; it removes the noise that Pan's L0
+  latent keeps), optionally L0-gradient smoothed (Xu et al. 2011) for Pan's sharp edges;
+- the kernel: each kernel step's estimate denoised by the kernel prior (`denoise_kernel`).
+
+Images in [0, 1]; kernels non-negative, summing to 1, origin K // 2.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from ..baselines._l0_ops import l0_deblur
+from ..baselines.pan_l0 import LatentFn, RefineFn, pan_l0_kernel
+from ..physics.kernel_geometry import delta_kernel
+from ..physics.solves import Domain
+from ..priors import DiffusionPrior
+from .proximal import ProximalConfig, ProximalSampler, denoise_kernel
+
+LATENTS = ("l0", "prox", "prox-l0")
+
+
+@dataclass(frozen=True)
+class KernelSearchConfig:
+    """latent: "l0" (Pan's own latent image), "prox" (the proximal sampler's restoration with
+    the current kernel) or "prox-l0" (that restoration, L0-gradient smoothed).
+    latent_steps, latent_t_start, latent_lam: that restoration's steps, first timestep and
+    lambda (see `ProximalConfig`). kernel_prior_t: timestep at which the kernel prior denoises
+    every kernel estimate (0: the kernel prior is not used). autocast: bf16 network passes.
+    """
+
+    latent: str = "prox-l0"
+    latent_steps: int = 6
+    latent_t_start: int = 250
+    latent_lam: float = 1.5
+    kernel_prior_t: int = 0
+    autocast: bool = False
+
+    def __post_init__(self):
+        if self.latent not in LATENTS:
+            raise ValueError(f"latent must be one of {', '.join(LATENTS)}, got {self.latent!r}")
+        if self.latent_steps < 1 or not 0 < self.latent_t_start < 1000 or self.latent_lam <= 0:
+            raise ValueError("latent_steps >= 1, 0 < latent_t_start < 1000 and latent_lam > 0 are required")
+        if not 0 <= self.kernel_prior_t < 1000:
+            raise ValueError(f"kernel_prior_t must be in [0, 1000), got {self.kernel_prior_t}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prox_latent(image_prior: DiffusionPrior, config: KernelSearchConfig, generator: torch.Generator) -> LatentFn:
+    """A latent-image step for `pan_l0_kernel`: the level's luma (B, 1, h, w) in [0, 1] restored
+    by the proximal sampler with the current kernel ('valid' borders, grey run through the RGB
+    prior), L0-gradient smoothed with Pan's current weight when config.latent is "prox-l0"."""
+    settings = ProximalConfig(steps=config.latent_steps, t_start=config.latent_t_start, lam=config.latent_lam,
+                              zeta=1.0, autocast=config.autocast)
+    multiple = image_prior.network.config.spatial_multiple
+
+    def latent(y: Tensor, k: Tensor, lambda_pixel: float, lambda_grad: float) -> Tensor:
+        h, w = y.shape[-2:]
+        domain = Domain.for_measurement((h, w), k.shape[-1], "valid", multiple)
+        grid = domain.embed(y.float().expand(-1, 3, h, w) * 2 - 1)
+        result = ProximalSampler(image_prior, domain, settings).solve(
+            grid, known={"kernel": k.float()}, generator=generator)
+        x = (domain.crop(result.estimates["image"]).mean(dim=1, keepdim=True) + 1) / 2
+        if config.latent == "prox-l0":
+            x = l0_deblur(x, delta_kernel(1, leading=(1, 1), dtype=x.dtype, device=x.device), 0.0, lambda_grad)
+        return x.clamp(0, 1).to(y.dtype)
+    return latent
+
+
+def prior_refiner(kernel_prior: DiffusionPrior, t: int, *, autocast: bool = False) -> RefineFn:
+    """A kernel refinement for `pan_l0_kernel`: the kernel prior's estimate at timestep t of
+    each (B, 1, K_l, K_l) kernel, padded to the prior's size and back."""
+    size = kernel_prior.network.config.image_size
+
+    def refine(k: Tensor) -> Tensor:
+        return denoise_kernel(kernel_prior, k.float(), t, size=size, autocast=autocast).to(k.dtype)
+    return refine
+
+
+def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | None = None,
+                  kernel_prior: DiffusionPrior | None = None, config: KernelSearchConfig = KernelSearchConfig(),
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Blind kernel estimate of y (B, C, H, W) in [0, 1]: (B, 1, K, K), K = kernel_size rounded
+    up to odd (Pan's pyramid needs a centre pixel), non-negative, summing to 1.
+
+    image_prior: needed by the "prox" latents; kernel_prior: needed when config.kernel_prior_t > 0.
+    """
+    latent = None
+    if config.latent != "l0":
+        if image_prior is None:
+            raise ValueError(f"latent {config.latent!r} needs an image prior")
+        latent = prox_latent(image_prior, config, generator or torch.Generator().manual_seed(0))
+    refine = None
+    if config.kernel_prior_t > 0:
+        if kernel_prior is None:
+            raise ValueError("kernel_prior_t > 0 needs a kernel prior")
+        refine = prior_refiner(kernel_prior, config.kernel_prior_t, autocast=config.autocast)
+    return pan_l0_kernel(y, kernel_size + 1 - kernel_size % 2, latent=latent, refine=refine)

@@ -66,14 +66,20 @@ def check_file_size(path: Path, name: str, max_mb: float = MAX_UPLOAD_MB) -> Non
         raise UploadError(f"{name}: the file is {size / 1e6:.1f} MB; the app takes files up to {max_mb:g} MB")
 
 
+def _checked_upload(value, missing: str, max_mb: float) -> tuple[Path, str]:
+    """(path, name) of an upload within the size limit; UploadError(missing) when there is none."""
+    found = upload_path(value)
+    if found is None:
+        raise UploadError(missing)
+    path, name = found
+    check_file_size(path, name, max_mb)
+    return path, name
+
+
 def read_photo(value, max_mb: float = MAX_UPLOAD_MB, max_pixels: int = MAX_PIXELS) -> tuple[LoadedImage, str]:
     """An uploaded photo -> (LoadedImage with tensor (1, C, H, W) in [0, 1], its name);
     UploadError saying what is wrong (no photo, too large, not an image, corrupt)."""
-    found = upload_path(value)
-    if found is None:
-        raise UploadError("no photo: upload or paste one, or pick an example")
-    path, name = found
-    check_file_size(path, name, max_mb)
+    path, name = _checked_upload(value, "no photo: upload or paste one, or pick an example", max_mb)
     try:
         return read_image(path, max_pixels=max_pixels), name
     except ImageReadError as exc:
@@ -83,11 +89,8 @@ def read_photo(value, max_mb: float = MAX_UPLOAD_MB, max_pixels: int = MAX_PIXEL
 def read_kernel(value, max_mb: float = MAX_UPLOAD_MB) -> tuple[torch.Tensor, str]:
     """An uploaded kernel file (.npy array, or a grey image) -> ((K, K) float32 summing to 1,
     its name); UploadError with the reason for a missing, corrupt or invalid kernel."""
-    found = upload_path(value)
-    if found is None:
-        raise UploadError("non-blind deblurring needs the blur kernel: upload a .npy array or a grey image")
-    path, name = found
-    check_file_size(path, name, max_mb)
+    path, name = _checked_upload(value, "non-blind deblurring needs the blur kernel: upload a .npy array or a grey "
+                                        "image", max_mb)
     try:
         kernel = read_kernel_file(str(path))
     except UserError as exc:  # "--kernel PATH: reason", the CLI's wording: say it the page's way

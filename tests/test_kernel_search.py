@@ -83,3 +83,14 @@ def test_kernel_prior_refinement_is_called_per_kernel_step():
     # one pyramid level for 7 px (the next would be under Pan's 5 px) x Pan's alternations,
     # each kernel padded to the prior's 16 px
     assert calls == [(16, 16)] * params_iters
+
+
+def test_kernels_larger_than_the_kernel_prior_pass_unchanged():
+    from blinddps.solvers.kernel_search import prior_refiner
+    prior = _configured(make_prior(TinyConvNet(1, seed=6), KernelTransform(), 1, ""), image_size=8)
+    refine = prior_refiner(prior, 50)
+    big = l_shaped_kernel(9).float()
+    assert refine(big) is big
+    small = l_shaped_kernel(7).float()
+    out = refine(small)
+    assert out.shape == small.shape and not torch.equal(out, small) and abs(float(out.sum()) - 1) < 1e-6

@@ -81,10 +81,13 @@ def prox_latent(image_prior: DiffusionPrior, config: KernelSearchConfig, generat
 
 def prior_refiner(kernel_prior: DiffusionPrior, t: int, *, autocast: bool = False) -> RefineFn:
     """A kernel refinement for `pan_l0_kernel`: the kernel prior's estimate at timestep t of
-    each (B, 1, K_l, K_l) kernel, padded to the prior's size and back."""
+    each (B, 1, K_l, K_l) kernel, padded to the prior's size and back. Kernels larger than the
+    prior's size pass unchanged (cropping them would cut the blur; the prior never saw them)."""
     size = kernel_prior.network.config.image_size
 
     def refine(k: Tensor) -> Tensor:
+        if k.shape[-1] > size:
+            return k
         return denoise_kernel(kernel_prior, k.float(), t, size=size, autocast=autocast).to(k.dtype)
     return refine
 

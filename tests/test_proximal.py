@@ -394,7 +394,9 @@ def test_a_known_kernel_follows_the_max_size_down_scaling(natural):
 
 @pytest.mark.filterwarnings("ignore:Casting complex values to real")
 @pytest.mark.parametrize("setting", [{"prox_steps": 0}, {"prox_t_start": 1000}, {"prox_t_start": -1},
-                                     {"prox_lambda": -1.0}, {"prox_renoise": 1.5}, {"noise": -0.1}],
+                                     {"prox_lambda": -1.0}, {"prox_renoise": 1.5}, {"noise": -0.1},
+                                     {"prox_search": "sharp"}, {"prox_search_steps": 0},
+                                     {"prox_kernel_prior_t": 1000}],
                          ids=lambda s: "{}={}".format(*next(iter(s.items()))))
 def test_bad_proximal_settings_are_a_value_error(natural, setting):
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -448,3 +450,19 @@ def test_denoise_kernel_pads_to_the_prior_and_back(size):
     assert out.shape == k.shape
     torch.testing.assert_close(out, k, atol=1e-6, rtol=0)
     torch.testing.assert_close(denoise_kernel(prior, k[1:], 200, size=size), out[1:], atol=1e-7, rtol=0)
+
+
+def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
+    """Blind prox with prox_search="l0": the kernel comes from `solvers.kernel_search` (Pan-L0's
+    loop here: no network in the search), odd-sized, and the image is the non-blind restoration
+    with exactly that kernel; the record says how the kernel was found."""
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    sharp, photo = camera_photo(k, size=64, noise=0.0)
+    config = RestoreConfig(method="prox", prox_search="l0", kernel_size=8, prox_steps=5, seed=0)
+    blind = deblur(photo, config, priors={"image": natural})
+    assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
+    assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
+    again = deblur(photo, RestoreConfig(prox_steps=5, seed=0), kernel=blind.kernel, priors={"image": natural})
+    torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)

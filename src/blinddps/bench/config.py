@@ -28,6 +28,8 @@ DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox
 PROX_METHODS = ("prox", "prox-oracle")
 # RestoreConfig fields that change a proximal sampler's result.
 PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise", "autocast")
+# ... and those of its blind kernel search (a blind "prox" row's cache key holds them when the search is on).
+SEARCH_SETTINGS = ("prox_search", "prox_search_steps", "prox_kernel_prior_t")
 # RestoreConfig fields that change a blind run's result (with their defaults resolved).
 SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 
@@ -150,8 +152,13 @@ class BenchConfig:
             priors["tilt_prior"] = self.tilt_prior
         if method in PROX_METHODS:
             solver = self.restore_config().to_dict()
-            return {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
-                    "sampler": "prox-v1"}
+            out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
+                   "sampler": "prox-v1"}
+            if method == "prox" and solver["prox_search"] != "none":  # the blind row's kernel search
+                out["search"] = {k: solver[k] for k in SEARCH_SETTINGS}
+                if solver["prox_kernel_prior_t"] > 0:
+                    out["kernel_prior"] = prior_fingerprint(self.kernel_prior)
+            return out
         out = {"steps": self.steps, **{k: prior_fingerprint(v) for k, v in priors.items()}}
         if method != "dps-oracle":
             solver = RestoreConfig(steps=self.steps).resolved().to_dict()
@@ -163,8 +170,8 @@ class BenchConfig:
         """The task settings of the proximal rows: 'valid' borders for every task (no border
         model assumed, so also right for Levin's circular files, whose 255 px sides no network
         grid divides), the noise level as simulated."""
-        return RestoreConfig(image_prior=self.image_prior, border="valid", noise=self.noise_std, max_size=0,
-                             device=str(self.device), **changes)
+        return RestoreConfig(image_prior=self.image_prior, kernel_prior=self.kernel_prior, border="valid",
+                             noise=self.noise_std, max_size=0, device=str(self.device), **changes)
 
     def replace(self, **changes) -> "BenchConfig":
         return replace(self, **changes)

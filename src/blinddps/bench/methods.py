@@ -128,7 +128,10 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         out = MethodOutput(image, kernel, nfe)
     elif method in ("prox", "prox-oracle"):
         known = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size)) if method == "prox-oracle" else None
-        rc = config.restore_config(method="prox", kernel_size=m.blind_kernel_size, seed=seed)
+        # the kernel search is Pan-L0's loop: it gets Pan-L0's size (the same information as that row)
+        search = known is None and config.restore_config().prox_search != "none"
+        rc = config.restore_config(method="prox", seed=seed,
+                                   kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size)
         r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=known)
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})

@@ -45,6 +45,9 @@ class RestoreConfig:
         where the hardware has native bf16 (the same PSNR to 0.01 dB on training photos, 1.5x
         faster on this project's CPU: benchmarks/results/sweep-prox-bsds500-3d.md), off for DPS
         (its gradients through the networks were not measured under bf16).
+    prox_search, prox_search_steps, prox_kernel_prior_t: how the blind proximal sampler finds
+        the kernel (KERNEL_SEARCHES below; `solvers.kernel_search.KernelSearchConfig`'s latent,
+        latent_steps and kernel_prior_t, the kernel prior being `kernel_prior`).
     """
 
     image_prior: str = "natural-rgb"
@@ -73,6 +76,9 @@ class RestoreConfig:
     prox_renoise: float = 1.0
     border: str = "valid"
     noise: float | None = None
+    prox_search: str = "none"
+    prox_search_steps: int = 6
+    prox_kernel_prior_t: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in ("auto", *SAMPLERS):
@@ -83,7 +89,10 @@ class RestoreConfig:
                   "prox_t_start must be in 0..999": 0 <= self.prox_t_start <= 999,
                   "prox_lambda must be positive": self.prox_lambda > 0,
                   "prox_renoise must be in [0, 1]": 0 <= self.prox_renoise <= 1,
-                  "noise must be >= 0": self.noise is None or self.noise >= 0}
+                  "noise must be >= 0": self.noise is None or self.noise >= 0,
+                  f"prox_search must be one of {', '.join(KERNEL_SEARCHES)}": self.prox_search in KERNEL_SEARCHES,
+                  "prox_search_steps must be at least 1": self.prox_search_steps >= 1,
+                  "prox_kernel_prior_t must be in 0..999": 0 <= self.prox_kernel_prior_t <= 999}
         for message, ok in checks.items():
             if not ok:
                 raise ValueError(message)
@@ -102,6 +111,12 @@ class RestoreConfig:
         zeta = default_zeta(self.steps) if self.zeta is None else self.zeta
         return RestoreConfig(**{**asdict(self), "zeta": zeta})
 
+
+# How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from
+# the delta kernel; otherwise `solvers.kernel_search` first (Pan-L0's coarse-to-fine loop with
+# this latent image: "l0" Pan's own, "prox" / "prox-l0" the image prior's restoration), then the
+# image restored with that kernel.
+KERNEL_SEARCHES = ("none", "l0", "prox", "prox-l0")
 
 # The samplers by name: what `method` selects (the CLI's --method, the bench's rows).
 SAMPLERS = {

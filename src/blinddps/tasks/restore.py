@@ -22,6 +22,7 @@ from ..priors import DiffusionPrior
 from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from ..solvers.kernel_search import KernelSearchConfig, search_kernel
 from ..solvers.proximal import ProximalConfig, ProximalSampler
 from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
@@ -226,6 +227,12 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     settings = prox_config(config)
+    search = {}
+    if kernel is None and config.prox_search != "none":
+        kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
+        size = kernel.shape[-1]
+        domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
+        y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
     gens = sample_generators(config)
@@ -237,7 +244,23 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     return _package(result, channels, (h, w), n, {
         "method": "prox", "nfe_per_image": result.nfe, "steps": sampler.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
-        "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast})
+        "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
+
+
+def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool) -> tuple[torch.Tensor, dict]:
+    """The blind kernel (K, K), K = kernel_size rounded up to odd, by `solvers.kernel_search`
+    (seeded from config.seed), and what to record of it."""
+    start = time.perf_counter()
+    settings = KernelSearchConfig(latent=config.prox_search, latent_steps=config.prox_search_steps,
+                                  kernel_prior_t=config.prox_kernel_prior_t, autocast=autocast)
+    kernel_prior = None
+    if settings.kernel_prior_t > 0:
+        kernel_prior = (priors or {}).get("kernel") or load_task_prior("kernel", config.kernel_prior, config.device, "")
+    h, w = y01.shape[-2:]
+    kernel = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
+                           kernel_prior=kernel_prior, config=settings,
+                           generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
+    return kernel[0, 0].float(), {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start}
 
 
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:

@@ -29,6 +29,7 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
+from ..tasks.config import KERNEL_SEARCHES
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
@@ -48,7 +49,10 @@ def package_version() -> str:
 def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> dict[str, DiffusionPrior]:
     """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
     if config.sampler_name(blind) == "prox" and not turbulence:
-        return {"image": _load_prior("image", config.image_prior, config.device, "")}
+        priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
+        if blind and config.prox_search != "none" and config.prox_kernel_prior_t > 0:  # the search's kernel prior
+            priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
+        return priors
     priors = tasks.load_priors(config, turbulence, loader=_load_prior)
     return priors if blind else {"image": priors["image"]}
 
@@ -301,6 +305,15 @@ def restore_options(func):
                      help="Proximal sampler's border model: valid (as a camera: no border assumed) or circular."),
         click.option("--noise", type=click.FloatRange(0), default=None,
                      help="Measurement noise std in [0, 1] (proximal sampler) [default: estimated from the photo]."),
+        click.option("--prox-search", type=click.Choice(list(KERNEL_SEARCHES)), default=RestoreConfig.prox_search,
+                     show_default=True,
+                     help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
+                          "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
+        click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=RestoreConfig.prox_search_steps,
+                     show_default=True, help="Network evaluations of each latent image of the prox / prox-l0 search."),
+        click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=RestoreConfig.prox_kernel_prior_t,
+                     show_default=True,
+                     help="The search's kernel steps denoised by --kernel-prior at this timestep (0: not used)."),
         click.option("--image-prior", default="natural-rgb", show_default=True,
                      help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
         click.option("--kernel-prior", default="kernel-64", show_default=True,

@@ -17,6 +17,9 @@ so every row differs only in the kernel. Strategies (`blinddps.solvers.kernel_se
   --latent-steps steps): the diffusion prior removes the noise Pan's L0 latent keeps;
 - `pan-prox-l0`: as `pan-prox`, the restoration then L0-gradient smoothed (Xu et al. 2011,
   weight Pan's current lambda): sharp edges for the kernel step, as Pan's latent has;
+- `chain`: the blind proximal sampler with the kernel's own reverse diffusion
+  (`ProximalConfig.kernel_chain`: the kernel prior as the kernel's denoiser, the kernel step
+  pulled towards its estimate, both chains re-noised), --chain-steps from --chain-t-start;
 - `...-kprior`: each kernel step's estimate denoised by the kernel prior (--kernel-prior) at
   timestep --kprior-t (`solvers.proximal.denoise_kernel`) before Pan's pruning.
 
@@ -37,12 +40,28 @@ from blinddps.io import atomic_write
 from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.physics.kernel_geometry import delta_kernel
 from blinddps.priors.bundle import load_prior
+from blinddps.physics.solves import Domain
 from blinddps.solvers.kernel_search import KernelSearchConfig, search_kernel
+from blinddps.solvers.proximal import ProximalConfig, ProximalSampler
 
 from sweep_settings import load_crops
 
-STRATEGIES = ("delta", "true", "pan", "pan-prox", "pan-prox-l0", "pan-kprior", "pan-prox-kprior",
+STRATEGIES = ("delta", "true", "chain", "pan", "pan-prox", "pan-prox-l0", "pan-kprior", "pan-prox-kprior",
               "pan-prox-l0-kprior")
+
+
+def chain_kernel(y: torch.Tensor, priors: dict, args, seed: int) -> torch.Tensor:
+    """The blind proximal sampler with the kernel's own reverse diffusion (kernel_chain): its
+    final kernel, at the kernel prior's size."""
+    image_prior, kernel_prior = priors["image"], priors["kernel"]
+    size = kernel_prior.network.config.image_size
+    h, w = y.shape[-2:]
+    domain = Domain.for_measurement((h, w), size, "valid", image_prior.network.config.spatial_multiple)
+    config = ProximalConfig(steps=args.chain_steps, t_start=args.chain_t_start, lam=1.5, zeta=1.0, kernel_chain=True,
+                            kernel_chain_weight=args.chain_weight, kernel_iters=20, autocast=True)
+    result = ProximalSampler(image_prior, domain, config, kernel_prior=kernel_prior).solve(
+        domain.embed(y.expand(1, 3, h, w) * 2 - 1), kernel_size=size, generator=torch.Generator().manual_seed(seed))
+    return result.estimates["kernel"][0, 0].float()
 
 
 def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, priors: dict, args, seed: int) -> torch.Tensor:
@@ -51,6 +70,8 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
         return truth
     if strategy == "delta":
         return delta_kernel(size)
+    if strategy == "chain":
+        return chain_kernel(y, priors, args, seed)
     parts = strategy.split("-")
     if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior"}:
         raise ValueError(f"unknown strategy {strategy!r}")
@@ -66,7 +87,7 @@ def run_item(job: tuple) -> list[dict]:
     index, name, x, args = job
     torch.set_num_threads(1)
     priors = {"image": load_prior("natural-rgb")}
-    if any("kprior" in s for s in args.strategies):
+    if any("kprior" in s or s == "chain" for s in args.strategies):
         priors["kernel"] = load_prior(args.kernel_prior, kind="kernel")
     y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
     rows = []
@@ -115,6 +136,9 @@ def main() -> None:
     p.add_argument("--latent-steps", type=int, default=6)
     p.add_argument("--kernel-prior", default="kernel-64", help="kernel prior of the -kprior strategies")
     p.add_argument("--kprior-t", type=int, default=100, help="timestep at which it denoises the kernel")
+    p.add_argument("--chain-steps", type=int, default=30)
+    p.add_argument("--chain-t-start", type=int, default=999)
+    p.add_argument("--chain-weight", type=float, default=1.0)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()

@@ -175,7 +175,7 @@ def _gradient_pairs(x: Tensor, y_grid: Tensor, mask: Tensor | None,
 
 
 def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None = None, *, iters: int = 30,
-                 gamma: float = 0.0, anchor: Tensor | None = None, beta: float = 0.0,
+                 gamma: float = 0.0, anchor: Tensor | None = None, beta: float | Tensor = 0.0,
                  edge_fraction: float = 1.0) -> Tensor:
     """Projected (accelerated) gradient on min_k sum_d ||M_d (k * d x) - d y||^2 + gamma ||k||^2
     + beta ||k - anchor||^2 over kernels on the K x K support with k >= 0 and sum k = 1.
@@ -184,7 +184,7 @@ def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None 
     estimation: flat regions carry no information about the kernel and would only weigh the
     DC term. x (B, C, P_h, P_w) image estimate on the grid; y_grid (B, C, P_h, P_w); kernel
     (B, 1, K, K) the starting point; anchor (B, 1, K, K) e.g. a kernel prior's denoised
-    estimate (beta its weight). edge_fraction < 1: only the image's strongest gradients
+    estimate (beta its weight: a number, or (B,) one per sample). edge_fraction < 1: only the image's strongest gradients
     (that share of pixels) enter the data term. Step 1 / L with L from the spectra (an upper bound of the
     Lipschitz constant); Nesterov momentum with a gradient-based adaptive restart (O'Donoghue
     and Candes 2015): the momentum is dropped, per sample, when it points uphill, which keeps
@@ -196,6 +196,7 @@ def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None 
     xs, ys, masks = _gradient_pairs(x, y_grid, mask, edge_fraction)
     spectra = [torch.fft.rfft2(g) for g in xs]
     lipschitz = sum((s.abs() ** 2).sum(dim=1).amax(dim=(-2, -1)) for s in spectra)  # (B,)
+    beta = torch.as_tensor(beta, dtype=kernel.dtype, device=kernel.device).reshape(-1)  # (B,) or (1,)
     lipschitz = (2 * (lipschitz + gamma + beta)).reshape(-1, 1, 1, 1).clamp_min(1e-12)
 
     def gradient(k: Tensor) -> Tensor:
@@ -207,8 +208,8 @@ def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None 
                 residual = residual * masks[d]
             back = (torch.fft.rfft2(residual) * spec.conj()).sum(dim=1, keepdim=True)
             total = total + 2 * otf_to_kernel(back, size, shape)
-        if anchor is not None and beta > 0:
-            total = total + 2 * beta * (k - anchor)
+        if anchor is not None:
+            total = total + 2 * beta.reshape(-1, 1, 1, 1) * (k - anchor)
         return total
 
     k, z = kernel, kernel

@@ -23,7 +23,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ..physics.fft import conv_circular
+from ..physics.fft import conv_circular, grad
 from ..physics.kernel_geometry import delta_kernel, pad_kernel_to
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
@@ -44,6 +44,11 @@ class ProximalConfig:
     kernel_edges: share of the image's strongest gradients the kernel step uses (1: all).
     kernel_prior_weight: pull towards the kernel prior's denoised kernel (0: prior unused).
     kernel_prior_t: timestep at which the kernel prior denoises the current kernel.
+    kernel_chain: blind with a kernel prior: the kernel gets its own reverse diffusion on the
+    image's timesteps, from pure noise: per step k_hat = D_kernel(k_t), the image's data step
+    with k_hat, then the kernel step pulled towards k_hat with the weight kernel_chain_weight x
+    E x sigma_t^2 (E: the energy of the image estimate's gradients, the data term's diagonal
+    curvature; sigma_t^2 = (1 - abar_t) / abar_t), then k_t re-noised like the image.
     cg_iters: conjugate-gradient iterations of the image step ('valid' borders).
     autocast: bf16 autocast of the network forward passes (CPUs with native bf16, CUDA).
     record_every: keep the x0 estimates every this many steps (0: none).
@@ -61,6 +66,8 @@ class ProximalConfig:
     kernel_gamma: float = 0.0
     kernel_prior_weight: float = 0.0
     kernel_prior_t: int = 100
+    kernel_chain: bool = False
+    kernel_chain_weight: float = 1.0
     cg_iters: int = 10
     autocast: bool = False
     record_every: int = 0
@@ -134,17 +141,29 @@ class ProximalSampler:
             abar = self._abar(self.ts[0])
             x_t = abar**0.5 * self.domain.extend(self.domain.crop(y)) + (1 - abar) ** 0.5 * x_t
         frames, nfe, start_kernel = [], 0, int(round(cfg.kernel_start * self.num_steps))
+        chain = blind and cfg.kernel_chain and self.kernel_prior is not None
+        if chain:  # the kernel's own chain starts from pure noise, whatever t_start
+            k_t = _randn((1, *kernel.shape[-2:]), batch, generator, device)
         for step, t in enumerate(self.ts):
             abar = self._abar(t)
             x0 = self._denoise(self.image_prior, x_t, t)
             nfe += 1
+            k_hat = None
+            if chain:
+                k_hat = self.kernel_prior.transform.to_operator(self._denoise(self.kernel_prior, k_t, t))
+                kernel, nfe = k_hat, nfe + 1
             rho = cfg.lam * sigma_n**2 / ((1 - abar) / abar)
             x0 = solve_image(y, kernel, x0, rho, mask, iters=cfg.cg_iters, x_init=x0)
-            if blind and step >= start_kernel:
+            if chain and step >= start_kernel:
+                beta = cfg.kernel_chain_weight * _gradient_energy(x0, mask) * (1 - abar) / abar
+                kernel = solve_kernel(x0, y, kernel, mask, iters=cfg.kernel_iters, anchor=k_hat, beta=beta)
+            elif blind and step >= start_kernel:
                 kernel, used = self._kernel_step(x0, y, kernel, mask)
                 nfe += used
             if step + 1 < self.num_steps:
                 x_t = self._renoise(x_t, x0, t, self.ts[step + 1], generator)
+                if chain:
+                    k_t = self._renoise(k_t, self.kernel_prior.transform.to_net(kernel), t, self.ts[step + 1], generator)
             if cfg.record_every and (step % cfg.record_every == 0 or step + 1 == self.num_steps):
                 frames.append({"image": x0.cpu(), "kernel": kernel.cpu()})
             if callback is not None:
@@ -208,6 +227,15 @@ def denoise_kernel(prior: DiffusionPrior, kernel: torch.Tensor, t: int, *, size:
         z0 = full.denoise(abar**0.5 * z, t).x0.float()
     k = pad_kernel_to(full.transform.to_operator(z0), own)
     return k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+
+
+def _gradient_energy(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """sum_d ||M (d x)||^2 per sample, (B,): the diagonal of the kernel data term's curvature
+    (d: circular forward differences, M the observed window)."""
+    gx, gy = grad(x)
+    if mask is not None:
+        gx, gy = gx * mask, gy * mask
+    return (gx.pow(2) + gy.pow(2)).flatten(1).sum(dim=1)
 
 
 def _initial_kernel(kernel_init: torch.Tensor | None, size: int, device) -> torch.Tensor:

@@ -429,20 +429,13 @@ def test_denoise_sigma_denoises_a_photo(natural):
     assert torch.equal(estimate, natural.denoise_sigma(noisy, 0.1))
 
 
-class _ZeroEps(nn.Module):
-    """eps-hat = 0 everywhere: x0-hat = x_t / sqrt(abar), the identity denoiser of a noise-free state."""
-
-    def forward(self, x, t):
-        return torch.zeros(x.shape[0], 2 * x.shape[1], *x.shape[2:], dtype=x.dtype)
-
-
 @pytest.mark.parametrize("size", [None, 16, 5])
 def test_denoise_kernel_pads_to_the_prior_and_back(size):
     """With an identity denoiser the kernel comes back unchanged (up to the transform's eps),
     whether it is padded to a larger prior size or cropped to a smaller one that still holds
     its support; a batch equals its samples one by one."""
     from blinddps.solvers.proximal import denoise_kernel
-    prior = make_prior(_ZeroEps(), KernelTransform(), 1, "")
+    prior = DiffusionPrior(ZeroEps(), VPProcess(DiffusionConfig(variance="fixed_small")), KernelTransform(), 1)
     k = torch.cat([l_shaped_kernel(9), l_shaped_kernel(9).transpose(-1, -2)]).float()
     k = F.pad(k[..., 2:7, 2:7], (2, 2, 2, 2))  # support inside the central 5x5
     k = k / k.sum(dim=(-2, -1), keepdim=True)
@@ -466,3 +459,33 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
     again = deblur(photo, RestoreConfig(prox_steps=5, seed=0), kernel=blind.kernel, priors={"image": natural})
     torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
+
+
+def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles():
+    """kernel_chain: one kernel-prior call per step beside the image prior's (nfe counts both,
+    all at the image's timesteps), the kernel on the simplex at every step, the kernel's chain
+    moving it off its noise start, and a batch equal to its samples run one by one."""
+    image_prior, image_calls = _recorded(make_prior(TinyConvNet(3, seed=1), ImageTransform(), 3, ""))
+    kernel_prior, kernel_calls = _recorded(make_prior(TinyConvNet(1, seed=2), KernelTransform(), 1, ""))
+    domain = Domain.for_measurement((24, 24), 8, "valid", 4)
+    y = domain.embed(Blur("valid")(_smooth(31, 4, batch=2)[..., :31, :31], kernel=l_shaped_kernel(8).float()))
+
+    def check(info):
+        k = info.x0["kernel"]
+        assert k.shape == (2, 1, 8, 8) and bool((k >= 0).all())
+        torch.testing.assert_close(k.sum(dim=(-2, -1)), torch.ones(2, 1), atol=1e-5, rtol=0)
+
+    # t_start 300 and noise floor 0.1: a random network's near-uniform kernels make the image
+    # step at t = 999 so ill-conditioned (rho ~ 1e-8) that float32 rounding alone, which
+    # differs between a batch and a single sample, changes the image by 0.03-0.7 (measured)
+    config = ProximalConfig(steps=5, t_start=300, noise_floor=0.1, kernel_chain=True, kernel_chain_weight=0.5,
+                            kernel_iters=5)
+    sampler = ProximalSampler(image_prior, domain, config, kernel_prior=kernel_prior)
+    both = sampler.solve(y, kernel_size=8, generator=_gens(3, 4), callback=check)
+    assert both.nfe == 10 and len(kernel_calls.inputs) == 5
+    assert [int(t[0]) for t in kernel_calls.timesteps] == [int(t[0]) for t in image_calls.timesteps] == sampler.ts
+    one = sampler.solve(y[1:], kernel_size=8, generator=_gens(4))
+    torch.testing.assert_close(one.estimates["kernel"], both.estimates["kernel"][1:], atol=1e-6, rtol=0)
+    torch.testing.assert_close(one.estimates["image"], both.estimates["image"][1:], atol=1e-4, rtol=0)
+    other = sampler.solve(y[1:], kernel_size=8, generator=_gens(5))
+    assert (other.estimates["kernel"] - one.estimates["kernel"]).abs().max() > 1e-2

@@ -124,13 +124,17 @@ def solve_image(y_grid: Tensor, kernel: Tensor, x0: Tensor, rho: float | Tensor,
     p = z
     rz = _dot(r, z)
     scale = _dot(rhs, rhs).clamp_min(1e-30)
+    done = _dot(r, r) <= tol**2 * scale
     for _ in range(iters):
+        if bool(done.all()):
+            break
         q = normal(p)
-        alpha = rz / _dot(p, q).clamp_min(1e-30)
+        # a converged (sample, channel) stops moving: its result must not depend on how long
+        # the rest of the batch iterates (a batch equals its samples solved one by one)
+        alpha = torch.where(done, torch.zeros_like(rz), rz / _dot(p, q).clamp_min(1e-30))
         x = x + alpha * p
         r = r - alpha * q
-        if bool((_dot(r, r) <= tol**2 * scale).all()):
-            break
+        done = done | (_dot(r, r) <= tol**2 * scale)
         z = precondition(r)
         rz_new = _dot(r, z)
         p = z + (rz_new / rz.clamp_min(1e-30)) * p

@@ -95,7 +95,7 @@ def run_item(job: tuple) -> list[dict]:
         start = time.perf_counter()
         k = estimate(strategy, y, truth["kernel"], args.kernel_size, priors, args, index)
         seconds = time.perf_counter() - start
-        config = RestoreConfig(method="prox", seed=index, max_size=0)
+        config = RestoreConfig(method="prox", seed=index, max_size=0, prox_lambda=args.final_lambda)
         image = deblur(y, config, kernel=k, priors={"image": priors["image"]}).image
         rows.append({"image": name, "strategy": strategy, "mnc": kernel_mnc(k, truth["kernel"]).item(),
                      "psnr": psnr(image, x).item(),
@@ -136,6 +136,8 @@ def main() -> None:
     p.add_argument("--latent-steps", type=int, default=6)
     p.add_argument("--kernel-prior", default="kernel-64", help="kernel prior of the -kprior strategies")
     p.add_argument("--kprior-t", type=int, default=100, help="timestep at which it denoises the kernel")
+    p.add_argument("--final-lambda", type=float, default=RestoreConfig.prox_lambda,
+                   help="lambda of the final non-blind restoration (larger: more robust to kernel errors)")
     p.add_argument("--chain-steps", type=int, default=30)
     p.add_argument("--chain-t-start", type=int, default=999)
     p.add_argument("--chain-weight", type=float, default=1.0)

@@ -317,7 +317,8 @@ def restore_options(func):
         click.option("--image-prior", default="natural-rgb", show_default=True,
                      help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
         click.option("--kernel-prior", default="kernel-64", show_default=True,
-                     help=PRIOR_HELP.format("kernel-64", "kernel_checkpoint.pt") + " 'uniform': no kernel prior."),
+                     help=PRIOR_HELP.format("kernel-64; kernel-32 for kernels up to 32 px", "kernel_checkpoint.pt")
+                     + " 'uniform': no kernel prior."),
         seed_option, device_option, threads_option,
         click.option("--autocast/--no-autocast", default=None,
                      help="bfloat16 autocast of the networks (CUDA, CPUs with native bf16) [default: on for the "

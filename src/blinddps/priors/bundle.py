@@ -22,7 +22,7 @@ from .prior import DiffusionPrior
 from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
-BUNDLED = {"kernel-64": "kernel", "natural-rgb": "image", "tilt": "tilt"}
+BUNDLED = {"kernel-64": "kernel", "kernel-32": "kernel", "natural-rgb": "image", "tilt": "tilt"}
 _DEFAULT_TRANSFORMS = {"image": ImageTransform(), "kernel": KernelTransform(), "tilt": TiltTransform()}
 
 
@@ -57,7 +57,7 @@ def _fields(transform) -> dict:
 
 
 def resolve_prior_path(name_or_path: str | Path) -> Path:
-    """A bundled prior name ("kernel-64", "natural-rgb", "tilt") or a file path -> weights path."""
+    """A bundled prior name (kernel-64, kernel-32, natural-rgb, tilt) or a file path -> weights path."""
     text = str(name_or_path)
     if text in BUNDLED:
         path = BUNDLED_DIR / f"{text}.safetensors"

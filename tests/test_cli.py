@@ -400,3 +400,13 @@ def test_demo_uses_the_astronaut_when_scikit_image_is_there(monkeypatch):
     photo, source = sample_photo(48)
     assert photo.shape == (1, 3, 48, 48) and "astronaut" in source
     assert torch.allclose(photo, torch.full_like(photo, 128 / 255), atol=1e-3)
+
+
+@pytest.mark.parametrize("prior,given,expected", [("kernel-32", None, 32), ("kernel-64", None, 64),
+                                                  ("uniform", None, 64), ("kernel-32", 40, 40)])
+def test_kernel_size_defaults_to_the_bundled_kernel_priors_size(prior, given, expected):
+    """Without --kernel-size the unknown kernel has the size the bundled kernel prior was
+    trained at (its JSON), so --kernel-prior kernel-32 alone runs a 32x32 kernel."""
+    from blinddps.cli.restore import make_config
+    config = make_config(device="cpu", autocast=False, quiet=True, kernel_prior=prior, kernel_size=given)
+    assert config.kernel_size == expected

@@ -29,6 +29,7 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
+from ..priors.bundle import bundled_kernel_size
 from ..tasks.config import KERNEL_SEARCHES
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
@@ -273,8 +274,9 @@ def restore_options(func):
     options = [
         click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
                      help="Output folder (created if missing)."),
-        click.option("--kernel-size", type=click.IntRange(3, 512), default=64, show_default=True,
-                     help="Side of the unknown blur kernel in pixels."),
+        click.option("--kernel-size", type=click.IntRange(3, 512), default=None,
+                     help="Side of the unknown blur kernel in pixels [default: the bundled kernel prior's size, "
+                          "64 for kernel-64, 32 for kernel-32; 64 for other priors]."),
         click.option("--steps", type=click.IntRange(1, 1000), default=100, show_default=True,
                      help="Diffusion steps (more: slower, usually better)."),
         click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True),
@@ -339,6 +341,8 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
         autocast = False
         if not quiet:
             say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
+    if options.get("kernel_size") is None:  # a bundled kernel prior knows the size it was trained at
+        options["kernel_size"] = bundled_kernel_size(options.get("kernel_prior", RestoreConfig.kernel_prior))
     return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
                          **options).resolved()
 

@@ -79,6 +79,15 @@ def prior_fingerprint(name_or_path: str | Path) -> str:
     return f"{name_or_path}@{digest}"
 
 
+def bundled_kernel_size(name: str, default: int = 64) -> int:
+    """The kernel size a bundled kernel prior was trained at (its JSON's network image_size):
+    32 for "kernel-32", 64 for "kernel-64"; `default` for anything else (a path, "uniform")."""
+    if BUNDLED.get(name) != "kernel":
+        return default
+    meta = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
+    return int(meta["unet"]["image_size"])
+
+
 def load_prior(name_or_path: str | Path, *, kind: str | None = None, device: torch.device | str = "cpu",
                respacing: str = "", config: UNetConfig | dict | None = None) -> DiffusionPrior:
     """Load a prior by bundled name or path (.safetensors + .json of ours, or the paper's .pt).

@@ -25,11 +25,10 @@ from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, 
                   write_json_atomic)
 from ..networks.load import ConfigRequiredError
 from ..priors import DiffusionPrior
-from ..priors.bundle import BUNDLED, PriorNotFoundError
+from ..priors.bundle import BUNDLED, PriorNotFoundError, bundled_kernel_size
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
-from ..priors.bundle import bundled_kernel_size
 from ..tasks.config import KERNEL_SEARCHES
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)

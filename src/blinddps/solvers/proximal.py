@@ -114,10 +114,8 @@ class ProximalSampler:
     def _abar(self, t: int) -> float:
         return float(self.image_prior.process.alphas_cumprod[t])
 
-    @torch.no_grad()
     def _denoise(self, prior: DiffusionPrior, x_t: torch.Tensor, t: int) -> torch.Tensor:
-        with torch.autocast(x_t.device.type, dtype=torch.bfloat16, enabled=self.config.autocast):
-            return prior.denoise(x_t, t).x0.float()
+        return denoise_x0(prior, x_t, t, autocast=self.config.autocast)
 
     @torch.no_grad()
     def solve(self, y: torch.Tensor, *, known: Mapping[str, torch.Tensor] | None = None,
@@ -210,6 +208,14 @@ class ProximalSampler:
 
 
 @torch.no_grad()
+def denoise_x0(prior: DiffusionPrior, x_t: torch.Tensor, t: int, *, autocast: bool = False) -> torch.Tensor:
+    """The prior's x0 estimate of x_t at chain index t (float32), its forward pass under bf16
+    autocast when asked (the sampler's one network call per prior and step)."""
+    with torch.autocast(x_t.device.type, dtype=torch.bfloat16, enabled=autocast):
+        return prior.denoise(x_t, t).x0.float()
+
+
+@torch.no_grad()
 def denoise_kernel(prior: DiffusionPrior, kernel: torch.Tensor, t: int, *, size: int | None = None,
                    autocast: bool = False) -> torch.Tensor:
     """A kernel prior's x0 estimate of `kernel` (B, 1, K, K), non-negative, sum 1 -> the same.
@@ -223,8 +229,7 @@ def denoise_kernel(prior: DiffusionPrior, kernel: torch.Tensor, t: int, *, size:
     own = kernel.shape[-1]
     z = full.transform.to_net(pad_kernel_to(kernel, size or own))
     abar = float(full.process.alphas_cumprod[t])
-    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=autocast):
-        z0 = full.denoise(abar**0.5 * z, t).x0.float()
+    z0 = denoise_x0(full, abar**0.5 * z, t, autocast=autocast)
     k = pad_kernel_to(full.transform.to_operator(z0), own)
     return k / k.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..solvers.kernel_search import LATENTS
+
 
 @dataclass
 class RestoreConfig:
@@ -116,7 +118,7 @@ class RestoreConfig:
 # the delta kernel; otherwise `solvers.kernel_search` first (Pan-L0's coarse-to-fine loop with
 # this latent image: "l0" Pan's own, "prox" / "prox-l0" the image prior's restoration), then the
 # image restored with that kernel.
-KERNEL_SEARCHES = ("none", "l0", "prox", "prox-l0")
+KERNEL_SEARCHES = ("none", *LATENTS)
 
 # The samplers by name: what `method` selects (the CLI's --method, the bench's rows).
 SAMPLERS = {

@@ -222,17 +222,14 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
     """Deblurring with the proximal sampler on the working grid of config.border."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
+    settings = prox_config(config)
+    search = {}
+    if kernel is None and config.prox_search != "none":  # the kernel found first, then non-blind
+        kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
     domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
-    settings = prox_config(config)
-    search = {}
-    if kernel is None and config.prox_search != "none":
-        kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
-        size = kernel.shape[-1]
-        domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
-        y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
     gens = sample_generators(config)

@@ -20,6 +20,11 @@ so every row differs only in the kernel. Strategies (`blinddps.solvers.kernel_se
 - `chain`: the blind proximal sampler with the kernel's own reverse diffusion
   (`ProximalConfig.kernel_chain`: the kernel prior as the kernel's denoiser, the kernel step
   pulled towards its estimate, both chains re-noised), --chain-steps from --chain-t-start;
+- `pan-den`: Pan-L0 on y first denoised by one call of the image prior at y's estimated
+  noise level (`estimate_noise`); the final restoration still sees the noisy y;
+- `...-em`: the kernel of the strategy, then refined inside the blind proximal sampler (its
+  own kernel M-step from --em-start of --em-steps on, started from that kernel); the image
+  is that sampler's;
 - `...-kprior`: each kernel step's estimate denoised by the kernel prior (--kernel-prior) at
   timestep --kprior-t (`solvers.proximal.denoise_kernel`) before Pan's pruning.
 
@@ -36,18 +41,19 @@ from pathlib import Path
 import torch
 
 from blinddps import RestoreConfig, deblur, simulate
+from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.io import atomic_write
 from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.physics.kernel_geometry import delta_kernel
 from blinddps.priors.bundle import load_prior
 from blinddps.physics.solves import Domain
 from blinddps.solvers.kernel_search import KernelSearchConfig, search_kernel
-from blinddps.solvers.proximal import ProximalConfig, ProximalSampler
+from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, estimate_noise
 
 from sweep_settings import load_crops
 
 STRATEGIES = ("delta", "true", "chain", "pan", "pan-prox", "pan-prox-l0", "pan-kprior", "pan-prox-kprior",
-              "pan-prox-l0-kprior")
+              "pan-prox-l0-kprior", "pan-den", "pan-den-kprior", "pan-em", "pan-den-em", "true-em")
 
 
 def chain_kernel(y: torch.Tensor, priors: dict, args, seed: int) -> torch.Tensor:
@@ -64,6 +70,31 @@ def chain_kernel(y: torch.Tensor, priors: dict, args, seed: int) -> torch.Tensor
     return result.estimates["kernel"][0, 0].float()
 
 
+def pan_params(text: str) -> PanL0Params:
+    """--pan "name=value,...": Pan-L0's settings with these changed (numbers, or text)."""
+    changes = {}
+    for item in filter(None, text.split(",")):
+        name, value = item.split("=")
+        default = getattr(PanL0Params(), name)
+        changes[name] = type(default)(value) if not isinstance(default, str) else value
+    return PanL0Params(**changes)
+
+
+def em_refine(y: torch.Tensor, k: torch.Tensor, image_prior, args, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blind proximal sampler started from kernel k (K, K): its own kernel M-step from the
+    step fraction --em-start on ('valid' borders). Returns (image (1, 3, H, W) in [0, 1], kernel)."""
+    h, w = y.shape[-2:]
+    domain = Domain.for_measurement((h, w), k.shape[-1], "valid", image_prior.network.config.spatial_multiple)
+    config = ProximalConfig(steps=args.em_steps, t_start=250, lam=args.final_lambda, zeta=1.0,
+                            kernel_start=args.em_start, kernel_iters=args.em_iters, kernel_edges=args.em_edges,
+                            autocast=True)
+    result = ProximalSampler(image_prior, domain, config).solve(
+        domain.embed(y.expand(1, 3, h, w) * 2 - 1), kernel_init=k[None, None],
+        generator=torch.Generator().manual_seed(seed))
+    image = ((domain.crop(result.estimates["image"]) + 1) / 2).clamp(0, 1)
+    return image.float(), result.estimates["kernel"][0, 0].float()
+
+
 def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, priors: dict, args, seed: int) -> torch.Tensor:
     """The (K, K) kernel of one strategy from y (1, 3, H, W) in [0, 1]."""
     if strategy == "true":
@@ -73,14 +104,27 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     if strategy == "chain":
         return chain_kernel(y, priors, args, seed)
     parts = strategy.split("-")
-    if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior"}:
+    if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior", "den", "em"}:
         raise ValueError(f"unknown strategy {strategy!r}")
+    if "den" in parts:
+        y = prior_denoised(y, priors["image"])
     latent = ("prox-l0" if "l0" in parts else "prox") if "prox" in parts else "l0"
     config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
                                 kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True)
-    k = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
-                      generator=torch.Generator().manual_seed(seed))
+    k, _ = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
+                      generator=torch.Generator().manual_seed(seed), params=pan_params(args.pan))
     return k[0, 0].float()
+
+
+def prior_denoised(y: torch.Tensor, image_prior) -> torch.Tensor:
+    """y (1, 3, H, W) in [0, 1] denoised by one call of the image prior at y's estimated noise
+    level (`estimate_noise`; x2 for the network's [-1, 1] units)."""
+    sigma = 2 * float(estimate_noise(y).max())
+    if sigma <= 0:
+        return y
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x = image_prior.denoise_sigma(y * 2 - 1, sigma)
+    return ((x.float() + 1) / 2).clamp(0, 1)
 
 
 def run_item(job: tuple) -> list[dict]:
@@ -93,10 +137,13 @@ def run_item(job: tuple) -> list[dict]:
     rows = []
     for strategy in args.strategies:
         start = time.perf_counter()
-        k = estimate(strategy, y, truth["kernel"], args.kernel_size, priors, args, index)
+        k = estimate(strategy.removesuffix("-em"), y, truth["kernel"], args.kernel_size, priors, args, index)
+        if strategy.endswith("-em"):
+            image, k = em_refine(y, k, priors["image"], args, index)
         seconds = time.perf_counter() - start
-        config = RestoreConfig(method="prox", seed=index, max_size=0, prox_lambda=args.final_lambda)
-        image = deblur(y, config, kernel=k, priors={"image": priors["image"]}).image
+        if not strategy.endswith("-em"):
+            config = RestoreConfig(method="prox", seed=index, max_size=0, prox_lambda=args.final_lambda)
+            image = deblur(y, config, kernel=k, priors={"image": priors["image"]}).image
         rows.append({"image": name, "strategy": strategy, "mnc": kernel_mnc(k, truth["kernel"]).item(),
                      "psnr": psnr(image, x).item(),
                      "psnr_aligned": psnr_upto_shift(image, x, max_shift=16, crop=16).item(),
@@ -141,6 +188,11 @@ def main() -> None:
     p.add_argument("--chain-steps", type=int, default=30)
     p.add_argument("--chain-t-start", type=int, default=999)
     p.add_argument("--chain-weight", type=float, default=1.0)
+    p.add_argument("--pan", default="", help='Pan-L0 settings changed, e.g. "lambda_pixel=0,xk_iter=10"')
+    p.add_argument("--em-steps", type=int, default=20, help="-em: steps of the blind proximal refinement")
+    p.add_argument("--em-start", type=float, default=0.5, help="-em: step fraction where the kernel starts to move")
+    p.add_argument("--em-iters", type=int, default=20, help="-em: kernel iterations per step")
+    p.add_argument("--em-edges", type=float, default=1.0, help="-em: share of the strongest gradients the kernel step uses")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()

@@ -128,9 +128,10 @@ def samples(prior: DiffusionPrior, n: int, shape: tuple[int, ...], steps: int, s
 
 
 @torch.no_grad()
-def denoise_x0(prior: DiffusionPrior, x0: torch.Tensor, t: int, g: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x0-hat, naive clip(x_t / sqrt(abar))) after one network evaluation at ORIGINAL step t
-    (on the unrespaced process)."""
+def denoise_x0(prior: DiffusionPrior, x0: torch.Tensor, t: int, g: torch.Generator,
+               batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x0-hat, naive clip(x_t / sqrt(abar)), x_t) after one network evaluation at ORIGINAL
+    step t (on the unrespaced process)."""
     full = prior.respaced("")
     i = int(torch.nonzero(full.process.timesteps == t)[0])
     noise = torch.randn(x0.shape, generator=g)
@@ -138,7 +139,26 @@ def denoise_x0(prior: DiffusionPrior, x0: torch.Tensor, t: int, g: torch.Generat
     device = network_device(prior)
     hats = [full.denoise(x_t[j:j + batch].to(device), i).x0.float().cpu() for j in range(0, len(x0), batch)]
     naive = (x_t / full.process.alphas_cumprod[i].sqrt().float()).clamp(-1, 1)
-    return torch.cat(hats), naive
+    return torch.cat(hats), naive, x_t
+
+
+@torch.no_grad()
+def empirical_posterior_mean(x_t: torch.Tensor, abar: float, refs: torch.Tensor,
+                             chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """E[x0 | x_t] under the empirical distribution of `refs` (N, C, S, S) in network space:
+    the weights of x_t = sqrt(abar) r + sqrt(1 - abar) n are softmax(-|x_t - sqrt(abar) r|^2
+    / (2 (1 - abar))) over the N references. The MMSE denoiser of the training generator,
+    estimated with N samples: a reference for what a perfect prior could reach.
+    Returns (x0 (n, C, S, S), effective number of references per x_t (n,))."""
+    x = x_t.flatten(1).double()
+    logits = []
+    for j in range(0, len(refs), chunk):
+        r = refs[j:j + chunk].flatten(1).double()
+        d2 = (x * x).sum(1, keepdim=True) - 2 * abar**0.5 * x @ r.T + abar * (r * r).sum(1)
+        logits.append(-d2 / (2 * (1 - abar)))
+    w = torch.softmax(torch.cat(logits, dim=1), dim=1)
+    mean = torch.cat([w[:, j:j + chunk] @ refs[j:j + chunk].flatten(1).double() for j in range(0, len(refs), chunk)], 1)
+    return mean.view(x_t.shape).float(), 1 / (w * w).sum(1)
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -205,19 +225,35 @@ def measure_kernel(spec: str, args, device) -> list[str]:
 def kernel_denoising(prior: DiffusionPrior, size: int, args) -> list[str]:
     truth = KernelMixGenerator(size).sample(args.n_denoise, args.seed + 1000)["kernel"]  # held out
     x0 = prior.transform.to_net(truth)
+    refs = prior.transform.to_net(KernelMixGenerator(size).sample(args.n_mmse, args.seed + 3000)["kernel"]) \
+        if args.n_mmse else None
+    abars = prior.respaced("").process.alphas_cumprod
     g = torch.Generator().manual_seed(args.seed + 2000)
     rows = []
     for t in DENOISE_T:
-        hat, naive = denoise_x0(prior, x0, t, g, args.batch)
+        hat, naive, x_t = denoise_x0(prior, x0, t, g, args.batch)
         row = [str(t)]
-        for est in (hat, naive):
+        estimates = [hat, naive]
+        if refs is not None:
+            mmse, n_eff = empirical_posterior_mean(x_t, float(abars[t]), refs)
+            estimates.append(mmse)
+        for est in estimates:
             k = prior.transform.to_operator(est)
             row += [mean_std(kernel_mse(k, truth).numpy(), sci=True), mean_std(kernel_mnc(k, truth).numpy())]
+        if refs is not None:
+            row.append(f"{n_eff.median():.1f}")
         rows.append(row)
     lines = [f"x0-hat denoising of {args.n_denoise} held-out kernels of the training mix (fresh seed): "
              "x_t = q_sample(x0, t), one network evaluation, to_operator(x0-hat) vs the true kernel "
              "(MSE of sum-1 kernels, per pixel; MNC). Naive: to_operator(clip(x_t / sqrt(abar_t))).", ""]
-    return lines + table(["t", "network MSE", "network MNC", "naive MSE", "naive MNC"], rows)
+    header = ["t", "network MSE", "network MNC", "naive MSE", "naive MNC"]
+    if refs is not None:
+        lines[0] += (f" Empirical MMSE: the posterior mean of the same x_t under {args.n_mmse} generated kernels "
+                     "(another fresh seed), the denoiser a perfect prior would approach as that set grows; "
+                     "n_eff: the median effective number of kernels in its average (1/Σw²; near 1, the set "
+                     "is too small to stand for the generator at that t, and the column understates it).")
+        header += ["empirical MMSE MSE", "empirical MMSE MNC", "n_eff"]
+    return lines + table(header, rows)
 
 
 # ------------------------------------------------------------------------------- images
@@ -372,6 +408,8 @@ def parse_args(argv=None):
     p.add_argument("--tilt-size", type=int, default=None, help="tilt sample size (default: the training size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=16, help="network batch size")
+    p.add_argument("--n-mmse", type=int, default=None,
+                   help="generated kernels of the empirical-MMSE reference column (0: none; default 20000, quick 0)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -383,6 +421,7 @@ def parse_args(argv=None):
     args.n_ref = 32 if q else 256
     args.n_ref_tilt = 8 if q else 64
     args.n_denoise = 16 if q else 128
+    args.n_mmse = (0 if q else 20000) if args.n_mmse is None else args.n_mmse
     args.images, args.crop = (8, 64) if q else (24, 128)
     if not (args.kernel_prior or args.image_prior or args.tilt_prior):
         p.error("give at least one of --kernel-prior, --image-prior, --tilt-prior")

@@ -29,6 +29,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARN
 ENV.pop("BLINDDPS_DEBUG", None)
 TINY = ["--steps", "3", "--device", "cpu"]
 BATCH_KERNEL = 12  # larger than small.png (10x10), smaller than the good images
+BATCH_KERNEL_OUT = 13  # the batch runs auto = the proximal sampler, whose kernel search makes the size odd
 
 # (file in the batch, fragment of its one-line error)
 BAD_INPUTS = [
@@ -85,7 +86,7 @@ def runs(tmp_path_factory, tiny_priors) -> dict:
         "batch": (*(batch / n for n in GOOD_INPUTS), *(batch / n for n, _ in BAD_INPUTS), "-o", batch,
                   "--kernel-size", BATCH_KERNEL, "--samples", 2, "--record-every", 2, *TINY, *priors),
         "single": (src / "rgb.png", "-o", root / "single", "--kernel-size", 8, "--max-size", 32,
-                   "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
+                   "--method", "dps", "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
                    "--threads", 1, *TINY),
         "turbulence": (src / "rgb.png", "-o", root / "turb", "--kernel-size", 8, "--tilt-prior", tiny_priors["tilt"],
                        "-q", *TINY, *priors),
@@ -148,7 +149,7 @@ def test_restored_keeps_format_bit_depth_mode_and_size(runs, name):
 @pytest.mark.parametrize("name", list(GOOD_INPUTS))
 def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
     k = np.load(runs["batch_dir"] / f"{Path(name).stem}_kernel.npy")
-    assert k.dtype == np.float32 and k.shape == (BATCH_KERNEL, BATCH_KERNEL)
+    assert k.dtype == np.float32 and k.shape == (BATCH_KERNEL_OUT, BATCH_KERNEL_OUT)
     assert (k >= 0).all() and abs(float(k.sum(dtype=np.float64)) - 1) < 1e-5
     with Image.open(runs["batch_dir"] / f"{Path(name).stem}_kernel.png") as png:
         assert np.asarray(png).max() == 255, "the kernel PNG is scaled by its maximum"
@@ -158,7 +159,7 @@ def test_config_json_records_the_resolved_settings(runs):
     record = json.loads((runs["batch_dir"] / "grey16_config.json").read_text())
     config = record["config"]
     settings = (config["kernel_size"], config["steps"], config["samples"], config["record_every"])
-    assert settings == (BATCH_KERNEL, 3, 2, 2)
+    assert settings == (BATCH_KERNEL_OUT, 3, 2, 2)
     assert config["device"] == "cpu" and config["sampler"] == "ddpm" and config["padding"] == "reflect"
     assert record["input"] == str(runs["batch_dir"] / "grey16.png")
     assert record["input_image"] == {"width": 40, "height": 36, "mode": "L", "bit_depth": 16, "format": "PNG"}
@@ -329,7 +330,7 @@ def test_out_of_memory_fails_the_photo_with_a_hint(tmp_path, photo, tiny_priors,
 
 
 def test_divergence_fails_the_photo_with_a_message(tmp_path, photo, tiny_priors):
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--zeta", "1e30", "-q",
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--method", "dps", "--kernel-size", 8, "--zeta", "1e30", "-q",
                      "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
     _one_error(result, "sampling diverged", 1)
     assert not list((tmp_path / "out").iterdir())
@@ -340,13 +341,26 @@ def test_reported_nfe_is_the_counted_network_calls(tmp_path, photo, tiny_priors,
     """config.json's nfe_per_image against the network calls actually made (two samples run
     as one batch: every call evaluates each sample once); a prior-less kernel costs none."""
     prior = tiny_priors["kernel"] if kernel_prior == "tiny" else "uniform"
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "-q",
-                     "--image-prior", tiny_priors["image"], "--kernel-prior", prior, *TINY)
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--method", "dps", "--kernel-size", 8, "--samples", 2,
+                     "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", prior, *TINY)
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
     assert network_calls and all(batch == 2 for _, batch in network_calls)
     assert sorted({c for c, _ in network_calls}) == ([1, 3] if kernel_prior == "tiny" else [3])
     assert info["nfe_per_image"] == len(network_calls)
+
+
+def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp_path, photo, tiny_priors,
+                                                                             network_calls):
+    """Blind auto = the proximal sampler: one denoising call of the photo for the kernel search
+    (one image, whatever the samples), then one call per step for both samples as one batch;
+    nfe_per_image counts both, and no kernel-prior call is made."""
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,
+                     "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
+    assert network_calls[0] == (3, 1) and network_calls[1:] == [(3, 2)] * 4
+    assert info["method"] == "prox" and info["search_nfe"] == 1 and info["nfe_per_image"] == 5
 
 
 def test_simulate_refuses_to_overwrite_its_input(photo):
@@ -410,3 +424,25 @@ def test_kernel_size_defaults_to_the_bundled_kernel_priors_size(prior, given, ex
     from blinddps.cli.restore import make_config
     config = make_config(device="cpu", autocast=False, quiet=True, kernel_prior=prior, kernel_size=given)
     assert config.kernel_size == expected
+
+
+def test_python_api_kernel_size_follows_the_kernel_prior(tmp_path):
+    """RestoreConfig(kernel_size=None) resolves to the kernel prior's training size for bundled
+    names and for our own prior files (the JSON beside the weights), as the CLI does."""
+    import json
+    import shutil
+
+    from blinddps import RestoreConfig
+    from blinddps.priors.bundle import BUNDLED_DIR, kernel_prior_size
+
+    assert RestoreConfig(kernel_prior="kernel-32").resolved().kernel_size == 32
+    assert RestoreConfig().resolved().kernel_size == 64
+    assert RestoreConfig(kernel_prior="kernel-32", kernel_size=48).resolved().kernel_size == 48
+    stem = tmp_path / "my-kernels"
+    meta = json.loads((BUNDLED_DIR / "kernel-32.json").read_text())
+    meta["unet"]["image_size"] = 16
+    (stem.with_suffix(".json")).write_text(json.dumps(meta))
+    shutil.copy(BUNDLED_DIR / "kernel-32.safetensors", stem.with_suffix(".safetensors"))
+    assert kernel_prior_size(stem.with_suffix(".safetensors")) == 16
+    assert RestoreConfig(kernel_prior=str(stem.with_suffix(".safetensors"))).resolved().kernel_size == 16
+    assert kernel_prior_size("natural-rgb") == 64 and kernel_prior_size(tmp_path / "absent.pt") == 64

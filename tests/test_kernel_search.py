@@ -5,7 +5,7 @@ import torch
 from blinddps.baselines import PanL0Params, pan_l0_kernel
 from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
-from blinddps.solvers.kernel_search import KernelSearchConfig, prox_latent, search_kernel
+from blinddps.solvers.kernel_search import KernelSearchConfig, prior_denoised, prox_latent, search_kernel
 from toy_kernels import l_shaped_kernel
 from toy_priors import TinyConvNet, gaussian_prior, make_prior
 
@@ -27,14 +27,43 @@ def _configured(prior, image_size: int = 16, spatial_multiple: int = 4):
 
 def test_l0_latent_is_pan_l0():
     y = conv_circular(_scene(), l_shaped_kernel(7))
-    ours = search_kernel(y, 7, config=KernelSearchConfig(latent="l0"))
+    ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False, lambda_pixel=4e-3))
     assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params()))
+    # the default drops Pan's intensity term (lambda_pixel 0)
+    ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False))
+    assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0)))
+
+
+def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
+    """denoise=True (the default): the search is Pan's loop on prior_denoised(y), exactly."""
+    x = _scene().float()
+    y = (conv_circular(x, l_shaped_kernel(7).float()) + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
+    prior = _configured(gaussian_prior(ImageTransform(), 3, "", std=0.6))
+    ours, _ = search_kernel(y, 7, image_prior=prior)
+    assert torch.equal(ours, pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0)))
+
+
+def test_prior_denoised_removes_noise_and_keeps_shapes():
+    """One call of the prior at the estimated noise level: closer to the clean image than the
+    noisy one (a Gaussian prior's exact MMSE denoiser), any size (30 x 45 is padded to the
+    network's multiple and cropped back), grey in -> grey out, a noise-free image unchanged."""
+    g = torch.Generator().manual_seed(2)
+    clean = 0.5 + 0.1 * torch.nn.functional.avg_pool2d(torch.randn(1, 3, 38, 53, generator=g), 9, stride=1)
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    prior = _configured(gaussian_prior(ImageTransform(), 3, "", std=0.05))
+    out = prior_denoised(noisy, prior)
+    assert out.shape == noisy.shape and bool(((out >= 0) & (out <= 1)).all())
+    assert (out - clean).norm() < 0.7 * (noisy - clean).norm()
+    grey = prior_denoised(noisy[:, :1], prior)
+    assert grey.shape == (1, 1, 30, 45)
+    flat = torch.full((1, 3, 30, 45), 0.4)
+    assert torch.equal(prior_denoised(flat, prior), flat)
 
 
 def test_even_size_is_rounded_up_and_the_kernel_is_on_the_simplex():
     y = conv_circular(_scene(), l_shaped_kernel(7)).float()
     prior = _configured(make_prior(TinyConvNet(3, seed=4), ImageTransform(), 3, ""))
-    k = search_kernel(y, 6, image_prior=prior, config=KernelSearchConfig(latent="prox-l0", latent_steps=2))
+    k, _ = search_kernel(y, 6, image_prior=prior, config=KernelSearchConfig(latent="prox-l0", latent_steps=2))
     assert k.shape == (1, 1, 7, 7) and bool((k >= 0).all())
     assert abs(float(k.sum()) - 1) < 1e-6
 
@@ -59,7 +88,11 @@ def test_missing_priors_and_bad_settings_are_refused():
     with pytest.raises(ValueError, match="image prior"):
         search_kernel(y, 5, config=KernelSearchConfig(latent="prox"))
     with pytest.raises(ValueError, match="kernel prior"):
-        search_kernel(y, 5, config=KernelSearchConfig(latent="l0", kernel_prior_t=100))
+        search_kernel(y, 5, config=KernelSearchConfig(latent="l0", kernel_prior_t=100, denoise=False))
+    with pytest.raises(ValueError, match="denoise=True needs an image prior"):
+        search_kernel(y, 5, config=KernelSearchConfig(latent="l0"))
+    with pytest.raises(ValueError, match="lambda_pixel"):
+        KernelSearchConfig(lambda_pixel=-1.0)
     with pytest.raises(ValueError, match="latent must be"):
         KernelSearchConfig(latent="sharp")
     with pytest.raises(ValueError):
@@ -78,7 +111,7 @@ def test_kernel_prior_refinement_is_called_per_kernel_step():
     net.forward = counting
     prior = _configured(make_prior(net, KernelTransform(), 1, ""))
     params_iters = PanL0Params().xk_iter
-    k = search_kernel(y, 7, kernel_prior=prior, config=KernelSearchConfig(latent="l0", kernel_prior_t=50))
+    k, _ = search_kernel(y, 7, kernel_prior=prior, config=KernelSearchConfig(latent="l0", kernel_prior_t=50, denoise=False))
     assert k.shape == (1, 1, 7, 7) and abs(float(k.sum()) - 1) < 1e-6
     # one pyramid level for 7 px (the next would be under Pan's 5 px) x Pan's alternations,
     # each kernel padded to the prior's 16 px

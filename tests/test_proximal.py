@@ -447,7 +447,7 @@ def test_denoise_kernel_pads_to_the_prior_and_back(size):
 
 def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     """Blind prox with prox_search="l0": the kernel comes from `solvers.kernel_search` (Pan-L0's
-    loop here: no network in the search), odd-sized, and the image is the non-blind restoration
+    loop on the photo denoised by the image prior), odd-sized, and the image is the non-blind restoration
     with exactly that kernel; the record says how the kernel was found."""
     k = torch.zeros(9, 9)
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5

@@ -135,7 +135,7 @@ class Job:
 
     @property
     def method(self) -> str:
-        return self.config.sampler_name(blind=self.kernel is None)
+        return self.config.sampler_name(blind=self.kernel is None, turbulence=self.turbulence)
 
     @property
     def device(self) -> str:
@@ -187,7 +187,7 @@ class PriorCache:
         self._lock = threading.Lock()
 
     def get(self, config: RestoreConfig, turbulence: bool, blind: bool) -> dict[str, DiffusionPrior]:
-        method = config.sampler_name(blind)
+        method = config.sampler_name(blind, turbulence)
         key = (config.image_prior, config.kernel_prior, config.tilt_prior if turbulence else None,
                config.device, turbulence, blind, method)
         with self._lock:  # one load at a time: two jobs asking at once load once

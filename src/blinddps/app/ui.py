@@ -34,8 +34,8 @@ CSS = """
 .bdps-bar > div { height: 100%; background: #f97316; transition: width 0.3s; }
 .bdps-error { color: #b91c1c; font-weight: 600; }
 """
-METHOD_CHOICES = [("auto (DPS when blind, proximal with a known kernel)", "auto"),
-                  ("DPS / BlindDPS (the paper's)", "dps"), ("proximal (fast; known kernel)", "prox")]
+METHOD_CHOICES = [("auto (proximal for deblurring, DPS for turbulence)", "auto"),
+                  ("DPS / BlindDPS (the paper's)", "dps"), ("proximal (fast; deblurring)", "prox")]
 DEFAULT_STEPS = {"dps": 100, "prox": 20}
 
 
@@ -114,7 +114,7 @@ def error_html(message: str) -> str:
 
 def default_steps(task: str, method: str) -> int:
     """The steps of the sampler that a task and sampler choice runs (DPS 100, proximal 20)."""
-    sampler = method if method != "auto" else ("prox" if task == "known" else "dps")
+    sampler = method if method != "auto" else ("dps" if task == "turbulence" else "prox")
     return DEFAULT_STEPS.get(sampler, 100)
 
 

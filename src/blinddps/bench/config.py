@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
 from ..tasks.config import RestoreConfig
+from ..tasks.restore import kernel_search_config
 
 TASKS = ("motion", "gaussian", "levin", "turbulence")
 
@@ -29,8 +30,6 @@ DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox
 PROX_METHODS = ("prox", "prox-oracle")
 # RestoreConfig fields that change a proximal sampler's result.
 PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise", "autocast")
-# ... and those of its blind kernel search (a blind "prox" row's cache key holds them when the search is on).
-SEARCH_SETTINGS = ("prox_search", "prox_search_steps", "prox_kernel_prior_t")
 # RestoreConfig fields that change a blind run's result (with their defaults resolved).
 SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 
@@ -156,7 +155,8 @@ class BenchConfig:
             out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
                    "sampler": "prox-v1"}
             if method == "prox" and solver["prox_search"] != "none":  # the blind row's kernel search
-                out["search"] = {k: solver[k] for k in SEARCH_SETTINGS}
+                # every KernelSearchConfig field, so that a new search default is a new cache key
+                out["search"] = kernel_search_config(self.restore_config(), bool(solver["autocast"])).to_dict()
                 if solver["prox_kernel_prior_t"] > 0:
                     out["kernel_prior"] = prior_fingerprint(self.kernel_prior)
             return out

@@ -26,7 +26,7 @@ from ..priors import DiffusionPrior, ImageTransform
 from ..solvers import DPS, SolverConfig, Unknown
 from ..tasks import RestoreConfig, deblur, load_task_prior, restore_turbulence
 from ..tasks.config import default_zeta
-from ..tasks.restore import pad_to_multiple
+from ..priors.prior import pad_to_multiple
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Measurement, case_seed
 

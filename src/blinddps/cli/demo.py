@@ -16,9 +16,10 @@ from ..tasks import restore, simulate
 from .common import UserError, device_option, ensure_writable_dir, friendly_errors, seed_option, threads_option
 from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_config, package_version, save_kernel
 
-# With networks the size of the bundled priors a step at 256x256 takes about 1-2.5 s on 2 CPU
-# cores (measured: 2.6 s on one busy core), so 100 steps finish in about 2-4 minutes.
-DEMO_STEPS = 100
+# With networks the size of the bundled priors a DPS step at 256x256 takes about 1-2.5 s on 2
+# CPU cores (measured: 2.6 s on one busy core), so 100 steps finish in about 2-4 minutes; the
+# proximal sampler (the default) runs its kernel search and 20 steps in about 15 s.
+DEMO_STEPS = {"dps": 100, "prox": 20}
 MEASUREMENT_SEED = 0  # the demo blurs with the same kernel every time; --seed varies the restoration only
 BLUR = {"blur": "motion", "intensity": 0.5, "noise": 0.01, "padding": "reflect"}
 
@@ -60,8 +61,11 @@ def _figure(sharp, blurry, restored, k_true, k_est, numbers: dict):
               type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="Your own sharp photo instead of the sample (centre-cropped, resized to --size).")
-@click.option("--steps", type=click.IntRange(1, 1000), default=DEMO_STEPS, show_default=True,
-              help="Diffusion steps (the default takes a few minutes on 2 CPU cores).")
+@click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
+              help="Sampler: prox (the proximal sampler after a kernel search; auto picks it), "
+                   "dps (BlindDPS, the paper's: minutes on a CPU).")
+@click.option("--steps", type=click.IntRange(1, 1000), default=None,
+              help="Steps of the sampler that runs [default: 20 for prox, 100 for dps].")
 @click.option("--size", type=click.IntRange(16, 1024), default=256, show_default=True, help="Photo side in pixels.")
 @click.option("--kernel-size", type=click.IntRange(3, 512), default=64, show_default=True,
               help="Side of the simulated (and the estimated) motion-blur kernel.")
@@ -74,7 +78,8 @@ def _figure(sharp, blurry, restored, k_true, k_est, numbers: dict):
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @friendly_errors
-def demo_command(outdir, image, steps, size, kernel_size, image_prior, kernel_prior, seed, device, threads, quiet):
+def demo_command(outdir, image, method, steps, size, kernel_size, image_prior, kernel_prior, seed, device, threads,
+                 quiet):
     """Show BlindDPS at work: blur a sample photo with a random camera-shake kernel
     (size 64, intensity 0.5, noise 0.01), restore it without knowing the kernel, and write
     OUTPUT/demo.png (sharp | blurry | restored | true kernel | estimated kernel, with PSNR
@@ -88,9 +93,13 @@ def demo_command(outdir, image, steps, size, kernel_size, image_prior, kernel_pr
     if kernel_size > size:
         raise UserError(f"--kernel-size {kernel_size} is larger than --size {size}")
     folder = ensure_writable_dir(outdir)
-    config = make_config(device=device, autocast=False, quiet=quiet, threads=threads, image_prior=image_prior,
-                         kernel_prior=kernel_prior, kernel_size=kernel_size, steps=steps, seed=seed, max_size=0,
-                         padding=BLUR["padding"])
+    sampler = "prox" if method == "auto" else method  # a blind deblurring task: auto is prox
+    steps = steps or DEMO_STEPS[sampler]
+    config = make_config(device=device, autocast=None, quiet=quiet, threads=threads, image_prior=image_prior,
+                         kernel_prior=kernel_prior, kernel_size=kernel_size, method=method,
+                         steps=steps if sampler == "dps" else DEMO_STEPS["dps"],
+                         prox_steps=steps if sampler == "prox" else DEMO_STEPS["prox"],
+                         seed=seed, max_size=0, padding=BLUR["padding"])
     priors = load_priors(config, turbulence=False)
     try:
         if image is None:

@@ -25,7 +25,7 @@ from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, 
                   write_json_atomic)
 from ..networks.load import ConfigRequiredError
 from ..priors import DiffusionPrior
-from ..priors.bundle import BUNDLED, PriorNotFoundError, bundled_kernel_size
+from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
@@ -48,7 +48,7 @@ def package_version() -> str:
 
 def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> dict[str, DiffusionPrior]:
     """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
-    if config.sampler_name(blind) == "prox" and not turbulence:
+    if config.sampler_name(blind, turbulence) == "prox" and not turbulence:
         priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
         if blind and config.prox_search != "none" and config.prox_kernel_prior_t > 0:  # the search's kernel prior
             priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
@@ -194,7 +194,8 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
     resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"],
                 "known_kernel": kernel is not None}
     if kernel is None and resolved["kernel_size"] != config.kernel_size:
-        notes.append(f"kernel size rounded up to {resolved['kernel_size']} for the kernel network")
+        reason = "the kernel search needs an odd size" if resolved["method"] == "prox" else "for the kernel network"
+        notes.append(f"kernel size rounded up to {resolved['kernel_size']} ({reason})")
     record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
               "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
                               "bit_depth": loaded.bit_depth, "format": loaded.format},
@@ -299,7 +300,7 @@ def restore_options(func):
                      help="Save a strip of the estimate every N steps (0: off)."),
         click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
                      help="Sampler: dps (BlindDPS, the paper's), prox (proximal: priors as denoisers, "
-                          "closed-form data steps, 20 steps), auto (prox with --kernel, else dps)."),
+                          "closed-form data steps, 20 steps), auto (prox for deblurring, dps for turbulence)."),
         click.option("--prox-steps", type=click.IntRange(1, 1000), default=20, show_default=True,
                      help="Network evaluations of the proximal sampler."),
         click.option("--border", type=click.Choice(["valid", "circular"]), default="valid", show_default=True,
@@ -310,6 +311,8 @@ def restore_options(func):
                      show_default=True,
                      help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
                           "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
+        click.option("--prox-search-denoise/--no-prox-search-denoise", default=RestoreConfig.prox_search_denoise,
+                     show_default=True, help="Search the kernel on the photo denoised by the image prior first."),
         click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=RestoreConfig.prox_search_steps,
                      show_default=True, help="Network evaluations of each latent image of the prox / prox-l0 search."),
         click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=RestoreConfig.prox_kernel_prior_t,
@@ -340,8 +343,6 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
         autocast = False
         if not quiet:
             say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
-    if options.get("kernel_size") is None:  # a bundled kernel prior knows the size it was trained at
-        options["kernel_size"] = bundled_kernel_size(options.get("kernel_prior", RestoreConfig.kernel_prior))
     return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
                          **options).resolved()
 

@@ -79,12 +79,24 @@ def prior_fingerprint(name_or_path: str | Path) -> str:
     return f"{name_or_path}@{digest}"
 
 
-def bundled_kernel_size(name: str, default: int = 64) -> int:
-    """The kernel size a bundled kernel prior was trained at (its JSON's network image_size):
-    32 for "kernel-32", 64 for "kernel-64"; `default` for anything else (a path, "uniform")."""
-    if BUNDLED.get(name) != "kernel":
+def kernel_prior_size(name_or_path: str | Path, default: int = 64) -> int:
+    """The kernel size a kernel prior was trained at (its JSON's network image_size): 32 for
+    "kernel-32", 64 for "kernel-64", the JSON's value for one of our prior files; `default`
+    for anything without one (the paper's .pt checkpoints are 64; "uniform"; a missing file,
+    whose error comes when it is loaded)."""
+    text = str(name_or_path)
+    if text in BUNDLED:
+        if BUNDLED[text] != "kernel":
+            return default
+        meta_path = BUNDLED_DIR / f"{text}.json"
+    else:
+        meta_path = Path(text).expanduser().with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
         return default
-    meta = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
+    if meta.get("kind") != "kernel":
+        return default
     return int(meta["unet"]["image_size"])
 
 

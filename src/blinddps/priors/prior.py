@@ -4,10 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..diffusion import DiffusionConfig, VPProcess
 from .transforms import Transform
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) at the bottom / right (reflect) to multiples of `multiple` (what a
+    U-Net's down-sampling needs); returns the padded tensor and the original (H, W) to crop back to."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
 
 
 @dataclass
@@ -65,11 +77,13 @@ class DiffusionPrior:
     def denoise_sigma(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """D(x, sigma): the x0 estimate of a signal x = x0 + sigma n (B, C, H, W) in network
         space, sigma in the same units: one network evaluation at the matching timestep t, on
-        the input scaled by sqrt(abar_t) (what the network saw in training)."""
+        the input scaled by sqrt(abar_t) (what the network saw in training). Any H, W: padded
+        (reflect) to the network's spatial multiple and cropped back."""
         full = self.respaced("")
         t = full.timestep_for_sigma(sigma)
         abar = float(full.process.alphas_cumprod[t])
-        return full.denoise(abar**0.5 * x, t).x0
+        padded, (h, w) = pad_to_multiple(x, self.network.config.spatial_multiple)
+        return full.denoise(abar**0.5 * padded, t).x0[..., :h, :w]
 
     def to(self, device: torch.device | str) -> "DiffusionPrior":
         self.network.to(device)

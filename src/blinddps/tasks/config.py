@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..priors.bundle import kernel_prior_size
 from ..solvers.kernel_search import LATENTS
 
 
@@ -10,8 +11,9 @@ from ..solvers.kernel_search import LATENTS
 class RestoreConfig:
     """Settings shared by blind deblurring and turbulence.
 
-    kernel_size: side of the unknown kernel in pixels (the kernel prior's training size is
-        best: 64 for kernel-64 and the paper's checkpoint).
+    kernel_size: side of the unknown kernel in pixels; None (the default): the kernel prior's
+        training size (`priors.bundle.kernel_prior_size`: 32 for kernel-32, 64 for kernel-64
+        and the paper's checkpoint), the size it knows best.
     steps: respaced diffusion steps ("N" or "ddimN" semantics via `sampler`).
     step_size / zeta: guidance step rule ("sqrt_abar": the released code; "constant": the paper)
         and its scale.  zeta None means `default_zeta(steps)` = 500 / steps: the released code
@@ -31,8 +33,9 @@ class RestoreConfig:
     method: the sampler by name (`SAMPLERS`): "dps" (BlindDPS, the paper's algorithm: a forward
         and a backward pass of every prior per step), "prox" (the proximal sampler: the image
         prior as a denoiser, the data term solved in closed form, no backward pass), or "auto":
-        "prox" when the kernel is known (non-blind), "dps" when blind (the proximal sampler's
-        blind kernel step does not yet beat it: see benchmarks/results/README.md).
+        "prox" for deblurring, blind (the kernel found first by `prox_search`) or with a known
+        kernel; "dps" for turbulence (no proximal tilt step yet).  Blind, the proximal sampler
+        beat BlindDPS with the bundled priors on every benchmark we ran (benchmarks/results/README.md).
     prox_steps, prox_lambda, prox_t_start, prox_renoise: the proximal sampler's network
         evaluations, data weight lambda, first timestep and share of fresh noise (see
         solvers.proximal.ProximalConfig).  Defaults chosen on training photos with the true
@@ -47,15 +50,18 @@ class RestoreConfig:
         where the hardware has native bf16 (the same PSNR to 0.01 dB on training photos, 1.5x
         faster on this project's CPU: benchmarks/results/sweep-prox-bsds500-3d.md), off for DPS
         (its gradients through the networks were not measured under bf16).
-    prox_search, prox_search_steps, prox_kernel_prior_t: how the blind proximal sampler finds
-        the kernel (KERNEL_SEARCHES below; `solvers.kernel_search.KernelSearchConfig`'s latent,
-        latent_steps and kernel_prior_t, the kernel prior being `kernel_prior`).
+    prox_search, prox_search_steps, prox_kernel_prior_t, prox_search_denoise: how the blind
+        proximal sampler finds the kernel (KERNEL_SEARCHES below;
+        `solvers.kernel_search.KernelSearchConfig`'s latent, latent_steps, kernel_prior_t and
+        denoise, the kernel prior being `kernel_prior`).  Default: "l0" on the photo denoised by
+        the image prior (Pan-L0's coarse-to-fine loop without its intensity term), then the
+        image restored with that kernel (benchmarks/results/blind-kernel-trials.md).
     """
 
     image_prior: str = "natural-rgb"
     kernel_prior: str = "kernel-64"
     tilt_prior: str = "tilt"
-    kernel_size: int = 64
+    kernel_size: int | None = None
     steps: int = 100
     sampler: str = "ddpm"
     step_size: str = "sqrt_abar"
@@ -78,9 +84,10 @@ class RestoreConfig:
     prox_renoise: float = 1.0
     border: str = "valid"
     noise: float | None = None
-    prox_search: str = "none"
+    prox_search: str = "l0"
     prox_search_steps: int = 6
     prox_kernel_prior_t: int = 0
+    prox_search_denoise: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in ("auto", *SAMPLERS):
@@ -99,11 +106,12 @@ class RestoreConfig:
             if not ok:
                 raise ValueError(message)
 
-    def sampler_name(self, blind: bool) -> str:
-        """The sampler that runs: `method`, with "auto" resolved for a blind or non-blind task."""
+    def sampler_name(self, blind: bool, turbulence: bool = False) -> str:
+        """The sampler that runs: `method`, with "auto" resolved: the proximal sampler for
+        deblurring (blind or not), DPS for turbulence (the proximal sampler has no tilt step)."""
         if self.method != "auto":
             return self.method
-        return "dps" if blind else "prox"
+        return "dps" if turbulence else "prox"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,7 +119,8 @@ class RestoreConfig:
     def resolved(self) -> "RestoreConfig":
         """A copy with every automatic value filled in (what the outputs' JSON records)."""
         zeta = default_zeta(self.steps) if self.zeta is None else self.zeta
-        return RestoreConfig(**{**asdict(self), "zeta": zeta})
+        size = kernel_prior_size(self.kernel_prior) if self.kernel_size is None else self.kernel_size
+        return RestoreConfig(**{**asdict(self), "zeta": zeta, "kernel_size": size})
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

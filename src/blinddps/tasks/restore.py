@@ -19,6 +19,7 @@ from ..devices import native_bf16
 from ..physics import Blur, Turbulence, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
+from ..priors.prior import pad_to_multiple
 from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
@@ -52,17 +53,6 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
     if not torch.isfinite(image).all():
         raise ValueError("the image contains NaN or Inf values")
     return image.float().clamp(0, 1)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (B, C, H, W) at the bottom / right (reflect) to multiples of `multiple`; returns the
-    padded tensor and the original (H, W) to crop back to."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)
 
 
 CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
@@ -165,7 +155,9 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
         kernel = fit_known_kernel(check_kernel(kernel), scale)
         if max(kernel.shape) > min(y01.shape[-2:]):
             raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
-    method = config.sampler_name(blind=kernel is None)
+    method = config.sampler_name(blind=kernel is None, turbulence=turbulence)
+    if kernel is None:
+        _check_sizes(y01, config)
     if method == "prox":
         if turbulence:
             raise ValueError("the proximal sampler does not do turbulence yet: use --method dps")
@@ -239,25 +231,33 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     result.estimates["image"] = domain.crop(result.estimates["image"])
     result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
     return _package(result, channels, (h, w), n, {
-        "method": "prox", "nfe_per_image": result.nfe, "steps": sampler.num_steps, "scale": scale,
+        # the search runs once per photo; its network calls count for every sample's image
+        "method": "prox", "nfe_per_image": result.nfe + search.get("search_nfe", 0), "steps": sampler.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
         "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
+
+
+def kernel_search_config(config: RestoreConfig, autocast: bool) -> KernelSearchConfig:
+    """The blind kernel search's settings from the task's (config.prox_search != "none")."""
+    return KernelSearchConfig(latent=config.prox_search, latent_steps=config.prox_search_steps,
+                              kernel_prior_t=config.prox_kernel_prior_t, denoise=config.prox_search_denoise,
+                              autocast=autocast)
 
 
 def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool) -> tuple[torch.Tensor, dict]:
     """The blind kernel (K, K), K = kernel_size rounded up to odd, by `solvers.kernel_search`
     (seeded from config.seed), and what to record of it."""
     start = time.perf_counter()
-    settings = KernelSearchConfig(latent=config.prox_search, latent_steps=config.prox_search_steps,
-                                  kernel_prior_t=config.prox_kernel_prior_t, autocast=autocast)
+    settings = kernel_search_config(config, autocast)
     kernel_prior = None
     if settings.kernel_prior_t > 0:
         kernel_prior = (priors or {}).get("kernel") or load_task_prior("kernel", config.kernel_prior, config.device, "")
     h, w = y01.shape[-2:]
-    kernel = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
+    kernel, nfe = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
                            kernel_prior=kernel_prior, config=settings,
                            generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
-    return kernel[0, 0].float(), {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start}
+    return kernel[0, 0].float(), {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start,
+                                  "search_nfe": nfe}
 
 
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:

@@ -395,7 +395,7 @@ def test_a_known_kernel_follows_the_max_size_down_scaling(natural):
 @pytest.mark.filterwarnings("ignore:Casting complex values to real")
 @pytest.mark.parametrize("setting", [{"prox_steps": 0}, {"prox_t_start": 1000}, {"prox_t_start": -1},
                                      {"prox_lambda": -1.0}, {"prox_renoise": 1.5}, {"noise": -0.1},
-                                     {"prox_search": "sharp"}, {"prox_search_steps": 0},
+                                     {"prox_search": "sharp"}, {"prox_search_steps": 0}, {"prox_search_lambda": 0.0},
                                      {"prox_kernel_prior_t": 1000}],
                          ids=lambda s: "{}={}".format(*next(iter(s.items()))))
 def test_bad_proximal_settings_are_a_value_error(natural, setting):
@@ -448,7 +448,8 @@ def test_denoise_kernel_pads_to_the_prior_and_back(size):
 def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     """Blind prox with prox_search="l0": the kernel comes from `solvers.kernel_search` (Pan-L0's
     loop on the photo denoised by the image prior), odd-sized, and the image is the non-blind restoration
-    with exactly that kernel; the record says how the kernel was found."""
+    with exactly that kernel at prox_search_lambda (not prox_lambda); the record says how the
+    kernel was found."""
     k = torch.zeros(9, 9)
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5
     k /= k.sum()
@@ -457,8 +458,11 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     blind = deblur(photo, config, priors={"image": natural})
     assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
     assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
-    again = deblur(photo, RestoreConfig(prox_steps=5, seed=0), kernel=blind.kernel, priors={"image": natural})
+    again = deblur(photo, RestoreConfig(prox_steps=5, seed=0, prox_lambda=config.prox_search_lambda),
+                   kernel=blind.kernel, priors={"image": natural})
     torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
+    other = deblur(photo, RestoreConfig(prox_steps=5, seed=0), kernel=blind.kernel, priors={"image": natural})
+    assert (other.image - blind.image).abs().max() > 1e-3  # prox_lambda 1.5 would be another image
 
 
 def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles():

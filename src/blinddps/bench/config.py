@@ -156,7 +156,8 @@ class BenchConfig:
                    "sampler": "prox-v1"}
             if method == "prox" and solver["prox_search"] != "none":  # the blind row's kernel search
                 # every KernelSearchConfig field, so that a new search default is a new cache key
-                out["search"] = kernel_search_config(self.restore_config(), bool(solver["autocast"])).to_dict()
+                out["search"] = {**kernel_search_config(self.restore_config(), bool(solver["autocast"])).to_dict(),
+                                 "lambda": solver["prox_search_lambda"]}
                 if solver["prox_kernel_prior_t"] > 0:
                     out["kernel_prior"] = prior_fingerprint(self.kernel_prior)
             return out

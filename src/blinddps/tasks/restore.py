@@ -9,7 +9,7 @@ tilt fields (2, H, W) in pixels.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -218,6 +218,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     search = {}
     if kernel is None and config.prox_search != "none":  # the kernel found first, then non-blind
         kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
+        settings = replace(settings, lam=config.prox_search_lambda)
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
     domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)

@@ -160,8 +160,8 @@ def test_cli_prior_path_refused_in_one_line_naming_the_json(golden_dir, tmp_path
     torch.save(params, weights)
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(photo)
-    result = CliRunner().invoke(cli, ["deblur", str(photo), "-o", str(tmp_path / "out"), "--kernel-prior",
-                                      str(weights), "--steps", "2", "--device", "cpu"])
+    result = CliRunner().invoke(cli, ["deblur", str(photo), "-o", str(tmp_path / "out"), "--method", "dps",
+                                      "--kernel-prior", str(weights), "--steps", "2", "--device", "cpu"])
     _one_error(result, "--kernel-prior", "num_heads or num_head_channels", str(tmp_path / "kernel.json"))
     assert not (tmp_path / "out" / "photo_restored.png").exists()
 

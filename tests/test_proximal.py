@@ -351,7 +351,8 @@ def test_restore_config_checks_method_and_border_and_resolves_auto():
     with pytest.raises(ValueError, match="border must be 'valid' or 'circular'"):
         RestoreConfig(border="reflect")
     auto = RestoreConfig()
-    assert (auto.sampler_name(blind=False), auto.sampler_name(blind=True)) == ("prox", "dps")
+    assert (auto.sampler_name(blind=False), auto.sampler_name(blind=True)) == ("prox", "prox")
+    assert auto.sampler_name(blind=True, turbulence=True) == "dps"  # no proximal tilt step yet
     assert RestoreConfig(method="dps").sampler_name(blind=False) == "dps"
     assert RestoreConfig(method="prox").sampler_name(blind=True) == "prox"
 

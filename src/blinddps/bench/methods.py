@@ -112,7 +112,8 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
     if method in ("blinddps", "blinddps-uniform"):
         uniform = method == "blinddps-uniform"
         turbulence = config.task == "turbulence"
-        rc = RestoreConfig(image_prior=config.image_prior, kernel_prior="uniform" if uniform else config.kernel_prior,
+        rc = RestoreConfig(method="dps", image_prior=config.image_prior,
+                           kernel_prior="uniform" if uniform else config.kernel_prior,
                            tilt_prior=config.tilt_prior, kernel_size=m.blind_kernel_size, steps=config.steps,
                            padding=config.solver_padding, max_size=0, seed=seed, device=str(config.device))
         use = {"image": priors["image"]} if uniform else {"image": priors["image"], "kernel": priors["kernel"]}

@@ -156,11 +156,11 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
         if max(kernel.shape) > min(y01.shape[-2:]):
             raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
     method = config.sampler_name(blind=kernel is None, turbulence=turbulence)
-    if kernel is None:
-        _check_sizes(y01, config)
     if method == "prox":
         if turbulence:
             raise ValueError("the proximal sampler does not do turbulence yet: use --method dps")
+        if kernel is None:
+            _check_sizes(y01, config)
         return _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
     priors = priors or load_priors(config, turbulence)
     if kernel is not None:

@@ -157,7 +157,7 @@ def empirical_posterior_mean(x_t: torch.Tensor, abar: float, refs: torch.Tensor,
         d2 = (x * x).sum(1, keepdim=True) - 2 * abar**0.5 * x @ r.T + abar * (r * r).sum(1)
         logits.append(-d2 / (2 * (1 - abar)))
     w = torch.softmax(torch.cat(logits, dim=1), dim=1)
-    mean = torch.cat([w[:, j:j + chunk] @ refs[j:j + chunk].flatten(1).double() for j in range(0, len(refs), chunk)], 1)
+    mean = sum(w[:, j:j + chunk] @ refs[j:j + chunk].flatten(1).double() for j in range(0, len(refs), chunk))
     return mean.view(x_t.shape).float(), 1 / (w * w).sum(1)
 
 

@@ -47,8 +47,8 @@ from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.physics.kernel_geometry import delta_kernel
 from blinddps.priors.bundle import load_prior
 from blinddps.physics.solves import Domain
-from blinddps.solvers.kernel_search import KernelSearchConfig, search_kernel
-from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, estimate_noise
+from blinddps.solvers.kernel_search import KernelSearchConfig, prior_denoised, search_kernel
+from blinddps.solvers.proximal import ProximalConfig, ProximalSampler
 
 from sweep_settings import load_crops
 
@@ -107,24 +107,16 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior", "den", "em"}:
         raise ValueError(f"unknown strategy {strategy!r}")
     if "den" in parts:
-        y = prior_denoised(y, priors["image"])
+        y = prior_denoised(y, priors["image"], autocast=True, scale=args.den_scale)
     latent = ("prox-l0" if "l0" in parts else "prox") if "prox" in parts else "l0"
+    # denoise=False: the "den" strategies denoise above, the others search on y itself
     config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
-                                kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True)
+                                kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True,
+                                denoise=False)
     k, _ = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
-                      generator=torch.Generator().manual_seed(seed), params=pan_params(args.pan))
+                         generator=torch.Generator().manual_seed(seed),
+                         params=None if args.pan == "product" else pan_params(args.pan))
     return k[0, 0].float()
-
-
-def prior_denoised(y: torch.Tensor, image_prior) -> torch.Tensor:
-    """y (1, 3, H, W) in [0, 1] denoised by one call of the image prior at y's estimated noise
-    level (`estimate_noise`; x2 for the network's [-1, 1] units)."""
-    sigma = 2 * float(estimate_noise(y).max())
-    if sigma <= 0:
-        return y
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        x = image_prior.denoise_sigma(y * 2 - 1, sigma)
-    return ((x.float() + 1) / 2).clamp(0, 1)
 
 
 def run_item(job: tuple) -> list[dict]:
@@ -188,7 +180,10 @@ def main() -> None:
     p.add_argument("--chain-steps", type=int, default=30)
     p.add_argument("--chain-t-start", type=int, default=999)
     p.add_argument("--chain-weight", type=float, default=1.0)
-    p.add_argument("--pan", default="", help='Pan-L0 settings changed, e.g. "lambda_pixel=0,xk_iter=10"')
+    p.add_argument("--pan", default="", help='Pan-L0 settings changed from the published ones, e.g. '
+                   '"lambda_pixel=0,xk_iter=10"; "product": the settings blinddps deblur uses '
+                   '(kernel_search.search_params)')
+    p.add_argument("--den-scale", type=float, default=1.0, help="-den: the denoiser's noise level, x the estimated one")
     p.add_argument("--em-steps", type=int, default=20, help="-em: steps of the blind proximal refinement")
     p.add_argument("--em-start", type=float, default=0.5, help="-em: step fraction where the kernel starts to move")
     p.add_argument("--em-iters", type=int, default=20, help="-em: kernel iterations per step")

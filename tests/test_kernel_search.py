@@ -127,3 +127,19 @@ def test_kernels_larger_than_the_kernel_prior_pass_unchanged():
     small = l_shaped_kernel(7).float()
     out = refine(small)
     assert out.shape == small.shape and not torch.equal(out, small) and abs(float(out.sum()) - 1) < 1e-6
+
+
+def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
+    """search_params: Pan's pyramid (ratio sqrt(0.5), 5 alternations) up to config.large_kernel
+    pixels, a finer one (0.8, 10) beyond; lambda_pixel follows the config either way."""
+    import math
+
+    from blinddps.solvers.kernel_search import search_params
+    config = KernelSearchConfig(lambda_pixel=1e-3)
+    small, large = search_params(config, 33), search_params(config, 65)
+    assert (small.pyramid_ratio, small.xk_iter) == (math.sqrt(0.5), 5)
+    assert (large.pyramid_ratio, large.xk_iter) == (0.8, 10)
+    assert small.lambda_pixel == large.lambda_pixel == 1e-3
+    y = conv_circular(_scene(), l_shaped_kernel(7))
+    finer, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
+    assert torch.equal(finer, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)))

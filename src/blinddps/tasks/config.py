@@ -57,9 +57,10 @@ class RestoreConfig:
         the image prior (Pan-L0's coarse-to-fine loop without its intensity term), then the
         image restored with that kernel (benchmarks/results/blind-kernel-trials.md).
     prox_search_lambda: lambda of that restoration (in place of prox_lambda): a found kernel
-        is never exact, and more weight on the prior forgives its errors (on 8 training photos,
-        found kernels: 12 beat 1.5 by 0.3 dB with 32 px blur and by about 5 dB with 64 px
-        blur, and was within 0.1 dB of 6 and 24; blind-kernel-trials.md).
+        is never exact, and more weight on the prior forgives its errors (on 8 training photos
+        with found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5;
+        with 64 px blur 12 and 24 within 0.1 dB, 1.5 and 6 several dB under;
+        benchmarks/results/blind-kernel-trials.md).
     """
 
     image_prior: str = "natural-rgb"

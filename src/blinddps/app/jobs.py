@@ -45,7 +45,7 @@ class JobCancelled(JobError):
 @dataclass(frozen=True)
 class JobSettings:
     """What the page asks for.  task: a key of TASKS; method: auto / dps / prox ("auto": the
-    proximal sampler with a known kernel, DPS when blind); steps: the sampler's steps (DPS
+    proximal sampler for deblurring, blind or with a known kernel, DPS for turbulence); steps: the sampler's steps (DPS
     steps or proximal steps, whichever runs); samples: posterior samples (> 1 adds a std map)."""
 
     task: str = "blind"

@@ -17,8 +17,8 @@ METHODS = {
     "blinddps-uniform": "BlindDPS without the kernel prior (kernel_prior='uniform', the paper's ablation)",
     "dps-oracle": "non-blind DPS with the TRUE kernel (turbulence: and the TRUE tilt) and the image prior "
                   "(an upper bound)",
-    "prox": "the proximal sampler, blind (image prior as a denoiser, closed-form image step; the kernel by "
-            "its projected least-squares step from the delta kernel, or first by RestoreConfig.prox_search; "
+    "prox": "the proximal sampler, blind (image prior as a denoiser, closed-form image step; the kernel found "
+            "first by RestoreConfig.prox_search, by default Pan-L0's loop on the photo denoised by the image prior; "
             "tasks.deblur with method='prox')",
     "prox-oracle": "the proximal sampler with the TRUE kernel (non-blind: tasks.deblur(kernel=...))",
     "wiener-oracle": "Wiener filter (gradient regulariser) with the TRUE kernel and the regularisation "

@@ -27,6 +27,7 @@ from .examples import Example  # noqa: E402
 from .jobs import TASKS, Job, JobError, JobRunner, JobSettings, JobUpdate  # noqa: E402
 from . import display  # noqa: E402
 from ..io import save_figure  # noqa: E402
+from ..tasks.config import RestoreConfig  # noqa: E402
 
 CSS = """
 .bdps-status { font-size: 0.95rem; }
@@ -114,7 +115,7 @@ def error_html(message: str) -> str:
 
 def default_steps(task: str, method: str) -> int:
     """The steps of the sampler that a task and sampler choice runs (DPS 100, proximal 20)."""
-    sampler = method if method != "auto" else ("dps" if task == "turbulence" else "prox")
+    sampler = RestoreConfig(method=method).sampler_name(blind=task != "known", turbulence=task == "turbulence")
     return DEFAULT_STEPS.get(sampler, 100)
 
 

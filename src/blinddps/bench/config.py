@@ -151,12 +151,13 @@ class BenchConfig:
         if blind_turbulence:
             priors["tilt_prior"] = self.tilt_prior
         if method in PROX_METHODS:
-            solver = self.restore_config().to_dict()
+            rc = self.restore_config()
+            solver = rc.to_dict()
             out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
                    "sampler": "prox-v1"}
             if method == "prox" and solver["prox_search"] != "none":  # the blind row's kernel search
                 # every KernelSearchConfig field, so that a new search default is a new cache key
-                out["search"] = {**kernel_search_config(self.restore_config(), bool(solver["autocast"])).to_dict(),
+                out["search"] = {**kernel_search_config(rc, bool(solver["autocast"])).to_dict(),
                                  "lambda": solver["prox_search_lambda"]}
                 if solver["prox_kernel_prior_t"] > 0:
                     out["kernel_prior"] = prior_fingerprint(self.kernel_prior)

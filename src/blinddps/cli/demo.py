@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..demo_scene import demo_scene
 from ..io import read_image, save_figure, tile_figure, write_image, write_json_atomic
 from ..metrics import kernel_mnc, psnr
-from ..tasks import restore, simulate
+from ..tasks import RestoreConfig, restore, simulate
 from .common import UserError, device_option, ensure_writable_dir, friendly_errors, seed_option, threads_option
 from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_config, package_version, save_kernel
 
@@ -93,7 +93,7 @@ def demo_command(outdir, image, method, steps, size, kernel_size, image_prior, k
     if kernel_size > size:
         raise UserError(f"--kernel-size {kernel_size} is larger than --size {size}")
     folder = ensure_writable_dir(outdir)
-    sampler = "prox" if method == "auto" else method  # a blind deblurring task: auto is prox
+    sampler = RestoreConfig(method=method).sampler_name(blind=True)  # the demo is blind deblurring
     steps = steps or DEMO_STEPS[sampler]
     config = make_config(device=device, autocast=None, quiet=quiet, threads=threads, image_prior=image_prior,
                          kernel_prior=kernel_prior, kernel_size=kernel_size, method=method,

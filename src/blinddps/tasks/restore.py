@@ -233,7 +233,8 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
     return _package(result, channels, (h, w), n, {
         # the search runs once per photo; its network calls count for every sample's image
-        "method": "prox", "nfe_per_image": result.nfe + search.get("search_nfe", 0), "steps": sampler.num_steps, "scale": scale,
+        "method": "prox", "nfe_per_image": result.nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
+        "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
         "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from blinddps import RestoreConfig, deblur, simulate
+from blinddps.tasks.config import ProxSettings
 from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.io import atomic_write
 from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
@@ -134,7 +135,7 @@ def run_item(job: tuple) -> list[dict]:
             image, k = em_refine(y, k, priors["image"], args, index)
         seconds = time.perf_counter() - start
         if not strategy.endswith("-em"):
-            config = RestoreConfig(method="prox", seed=index, max_size=0, prox_lambda=args.final_lambda)
+            config = RestoreConfig.from_options(method="prox", seed=index, max_size=0, prox_lambda=args.final_lambda)
             image = deblur(y, config, kernel=k, priors={"image": priors["image"]}).image
         rows.append({"image": name, "strategy": strategy, "mnc": kernel_mnc(k, truth["kernel"]).item(),
                      "psnr": psnr(image, x).item(),
@@ -175,7 +176,7 @@ def main() -> None:
     p.add_argument("--latent-steps", type=int, default=6)
     p.add_argument("--kernel-prior", default="kernel-64", help="kernel prior of the -kprior strategies")
     p.add_argument("--kprior-t", type=int, default=100, help="timestep at which it denoises the kernel")
-    p.add_argument("--final-lambda", type=float, default=RestoreConfig.prox_lambda,
+    p.add_argument("--final-lambda", type=float, default=ProxSettings.lam,
                    help="lambda of the final non-blind restoration (larger: more robust to kernel errors)")
     p.add_argument("--chain-steps", type=int, default=30)
     p.add_argument("--chain-t-start", type=int, default=999)

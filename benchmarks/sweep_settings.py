@@ -6,7 +6,7 @@
 Image i (the i-th file in name order, a centre crop of --crop pixels) is blurred as in the
 Kodak protocol: a motion kernel of size 64 and intensity 0.5 drawn with seed i, reflect
 borders, Gaussian noise 0.01 in [0, 1]. Every combination of the --set values (their
-product; any RestoreConfig field) runs `blinddps.deblur` with seed i on it, so settings are
+product; any RestoreConfig option name, `RestoreConfig.options`) runs `blinddps.deblur` with seed i on it, so settings are
 compared on the same measurement and the same diffusion noise. The report: mean PSNR, SSIM
 and kernel MNC per setting (and per image), with the blurry input's PSNR for reference.
 --jobs runs items in that many processes with one thread each (2 on the project's machine).
@@ -22,7 +22,6 @@ import datetime
 import itertools
 import multiprocessing as mp
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -42,8 +41,8 @@ def _parse_value(text: str):
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
-    """["a=1,2", "b=x"] -> {"a": [1, 2], "b": ["x"]}; names must be RestoreConfig fields."""
-    known = {f.name for f in fields(RestoreConfig)}
+    """["a=1,2", "b=x"] -> {"a": [1, 2], "b": ["x"]}; names must be RestoreConfig option names."""
+    known = set(RestoreConfig().options())
     grid = {}
     for item in items:
         name, _, values = item.partition("=")
@@ -72,7 +71,7 @@ def run_item(job: tuple) -> dict:
     index, name, x, setting, steps, known = job
     torch.set_num_threads(1)
     y, truth = simulate(x, blur="motion", kernel_size=64, intensity=0.5, noise=0.01, seed=index)
-    config = RestoreConfig(**{"steps": steps, "seed": index, "max_size": 0, **setting})
+    config = RestoreConfig.from_options(**{"steps": steps, "seed": index, "max_size": 0, **setting})
     start = time.perf_counter()
     result = deblur(y, config, kernel=truth["kernel"] if known else None)
     return {"image": name, "setting": setting, "psnr": psnr(result.image, x).item(),
@@ -117,7 +116,7 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
-                        help="a RestoreConfig field and its values (repeatable: the grid is the product)")
+                        help="a RestoreConfig option name and its values (repeatable: the grid is the product)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--known-kernel", action="store_true", help="non-blind: give every run the true kernel")
     parser.add_argument("--out", type=Path, required=True, help="markdown report")

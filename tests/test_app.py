@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 import gradio  # noqa: F401 (a missing Gradio must fail here, not skip)
@@ -128,12 +127,20 @@ def test_blind_job_streams_steps_and_previews_and_writes_the_cli_files(runner, f
     kernel = np.load(out.files[0].parent / "photo_kernel.npy")
     assert kernel.ndim == 2 and kernel.min() >= 0 and abs(kernel.sum() - 1) < 1e-5
     record = json.loads((out.files[0].parent / "photo_config.json").read_text())
-    assert record["command"] == "deblur" and record["config"]["steps"] == 3 and record["input"] == "photo.png"
+    assert record["command"] == "deblur" and record["config"]["prox"]["steps"] == 3 and record["input"] == "photo.png"
     assert not runner.queue.busy("cpu")
 
 
-def test_turbulence_with_samples_adds_tilt_and_std(runner, files):
-    job = runner.prepare(files["photo.png"], JobSettings(task="turbulence", steps=2, kernel_size=8, samples=2))
+def test_turbulence_by_the_default_sampler_shows_no_tilt(runner, files):
+    job = runner.prepare(files["photo.png"], JobSettings(task="turbulence", steps=2, kernel_size=8))
+    assert job.method == "prox"
+    out = _drain(runner.run(job))[-1].output
+    assert out.tilt is None and not any("tilt" in p.name for p in out.files)
+
+
+def test_turbulence_by_dps_with_samples_adds_tilt_and_std(runner, files):
+    job = runner.prepare(files["photo.png"], JobSettings(task="turbulence", method="dps", steps=2, kernel_size=8,
+                                                         samples=2))
     updates = _drain(runner.run(job))
     assert any(u.preview is not None and u.preview.tilt is not None for u in updates)
     out = updates[-1].output
@@ -183,8 +190,6 @@ def _bad(files, tmp_path) -> list[tuple[str, dict, str]]:
                                   kernel_file=files["huge-kernel.npy"]), "(45x45) is larger than the photo"),
         ("kernel size too large", dict(photo=files["photo.png"], settings=JobSettings(kernel_size=64)),
          "kernel size 64 is larger than the photo as restored (48x40)"),
-        ("turbulence by prox", dict(photo=files["photo.png"], settings=JobSettings(task="turbulence", method="prox")),
-         "the proximal sampler does not do turbulence"),
         ("unknown device", dict(photo=files["photo.png"], settings=JobSettings(device="cuda:7")),
          "unknown device 'cuda:7': this machine has cpu"),
         ("zero steps", dict(photo=files["photo.png"], settings=JobSettings(steps=0)), "steps must be 1 to 1000"),
@@ -278,7 +283,7 @@ def test_priors_load_once_per_names_and_device(tiny_priors, tmp_path, files):
     for steps in (2, 3):
         _drain(cached.run(cached.prepare(files["photo.png"], JobSettings(method="dps", steps=steps, kernel_size=8))))
     assert len(calls) == 1
-    priors = cached.priors.get(replace(_base(tiny_priors), steps=7, method="dps"), False, blind=True)
+    priors = cached.priors.get(_base(tiny_priors).replace(steps=7, method="dps"), False, blind=True)
     assert priors["image"].num_steps == priors["kernel"].num_steps == 7 and len(calls) == 1
 
 

@@ -23,6 +23,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from blinddps import RestoreConfig
 from blinddps.cli.main import cli
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -89,12 +90,14 @@ def runs(tmp_path_factory, tiny_priors) -> dict:
                    "--method", "dps", "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
                    "--threads", 1, *TINY),
         "turbulence": (src / "rgb.png", "-o", root / "turb", "--kernel-size", 8, "--tilt-prior", tiny_priors["tilt"],
-                       "-q", *TINY, *priors),
+                       "--method", "dps", "-q", *TINY, *priors),
+        "turbulence_prox": (src / "rgb.png", "-o", root / "turb-prox", "--kernel-size", 8, "-q", *TINY, *priors),
         "sim_a": (src / "grey16.png", "-o", root / "sim" / "a.png", "--kernel-size", 8, "--seed", 5),
         "demo": ("-o", root / "demo", "--size", 48, "--kernel-size", 8, *TINY, *priors),
         "unknown_prior": (src / "rgb.png", "-o", root / "never", "--image-prior", "no-such-prior", *TINY),
     }
-    commands = {"batch": "deblur", "single": "deblur", "turbulence": "turbulence", "sim_a": "simulate",
+    commands = {"batch": "deblur", "single": "deblur", "turbulence": "turbulence", "turbulence_prox": "turbulence",
+                "sim_a": "simulate",
                 "demo": "demo", "unknown_prior": "deblur"}
     before = _digest(batch)
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -158,9 +161,11 @@ def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
 def test_config_json_records_the_resolved_settings(runs):
     record = json.loads((runs["batch_dir"] / "grey16_config.json").read_text())
     config = record["config"]
-    settings = (config["kernel_size"], config["steps"], config["samples"], config["record_every"])
+    settings = (config["kernel_size"], config["dps"]["steps"], config["samples"], config["record_every"])
     assert settings == (BATCH_KERNEL_OUT, 3, 2, 2)
-    assert config["device"] == "cpu" and config["sampler"] == "ddpm" and config["padding"] == "reflect"
+    assert config["device"] == "cpu" and config["dps"]["sampler"] == "ddpm" and config["dps"]["padding"] == "reflect"
+    assert config["method"] == "prox" and config["prox"]["steps"] == 20 and config["prox"]["border"] == "valid"
+    assert RestoreConfig.from_dict(config).to_dict() == config and record["known_kernel"] is False  # loads back
     assert record["input"] == str(runs["batch_dir"] / "grey16.png")
     assert record["input_image"] == {"width": 40, "height": 36, "mode": "L", "bit_depth": 16, "format": "PNG"}
     info = record["info"]
@@ -186,7 +191,7 @@ def test_single_photo_exits_0_and_bounds_the_resolution(runs):
     with Image.open(out / "rgb_restored.png") as img:
         assert img.size == (32, 27), "outputs are written at the bounded resolution"
     record = json.loads((out / "rgb_config.json").read_text())
-    assert record["config"]["sampler"] == "ddim" and record["config"]["kernel_prior"] == "uniform"
+    assert record["config"]["dps"]["sampler"] == "ddim" and record["config"]["kernel_prior"] == "uniform"
     assert record["info"]["working_size"] == [27, 32] and record["info"]["scale"] == pytest.approx(32 / 48)
     assert record["info"]["threads"] == 1
     assert not (out / "rgb_std.png").exists(), "one sample: no std map"
@@ -203,6 +208,15 @@ def test_turbulence_writes_the_tilt_field(runs):
     assert np.load(out / "rgb_kernel.npy").sum() == pytest.approx(1, abs=1e-5)
     assert (out / "rgb_restored.png").is_file()
     assert json.loads((out / "rgb_config.json").read_text())["command"] == "turbulence"
+
+
+def test_turbulence_by_the_default_sampler_writes_no_tilt_and_says_why(runs):
+    result, out = runs["turbulence_prox"], runs["root"] / "turb-prox"
+    assert result.returncode == 0, result.stderr
+    assert (out / "rgb_restored.png").is_file() and np.load(out / "rgb_kernel.npy").shape == (9, 9)
+    assert not (out / "rgb_tilt.npy").exists() and not (out / "rgb_tilt.png").exists()
+    record = json.loads((out / "rgb_config.json").read_text())
+    assert record["info"]["method"] == "prox" and record["info"]["tilt"].startswith("not estimated")
 
 
 def test_unknown_prior_is_a_usage_error(runs):
@@ -429,10 +443,8 @@ def test_kernel_size_defaults_to_the_bundled_kernel_priors_size(prior, given, ex
 def test_python_api_kernel_size_follows_the_kernel_prior(tmp_path):
     """RestoreConfig(kernel_size=None) resolves to the kernel prior's training size for bundled
     names and for our own prior files (the JSON beside the weights), as the CLI does."""
-    import json
     import shutil
 
-    from blinddps import RestoreConfig
     from blinddps.priors.bundle import BUNDLED_DIR, kernel_prior_size
 
     assert RestoreConfig(kernel_prior="kernel-32").resolved().kernel_size == 32

@@ -60,8 +60,8 @@ def _check_run(result, out: Path, expected_kernel: np.ndarray, calls, steps: int
     np.testing.assert_allclose(k, expected_kernel, rtol=0, atol=1e-7)
     assert abs(float(k.sum(dtype=np.float64)) - 1) < 1e-6
     config, info = got["record"]["config"], got["record"]["info"]
-    assert config["method"] == "prox" and config["known_kernel"] is True
-    assert config["prox_steps"] == steps and config["kernel_size"] == expected_kernel.shape[-1]
+    assert config["method"] == "prox" and got["record"]["known_kernel"] is True
+    assert config["prox"]["steps"] == steps and config["kernel_size"] == expected_kernel.shape[-1]
     assert info["method"] == "prox" and info["border"] == "valid" and info["grid"] == [36, 36]
     # the real network calls: one per step, batch 1, three channels (no kernel prior loaded)
     assert calls == [(3, 1)] * steps and info["nfe_per_image"] == steps
@@ -179,7 +179,7 @@ def test_known_kernel_with_dps_and_circular_border_options(tmp_path, photo, tiny
                      "--device", "cpu", "-q")
     assert result.exit_code == 0, result.output
     got = _outputs(out)
-    assert got["record"]["config"]["method"] == "dps" and got["record"]["config"]["known_kernel"] is True
+    assert got["record"]["config"]["method"] == "dps" and got["record"]["known_kernel"] is True
     np.testing.assert_allclose(got["kernel"], (KERNEL / KERNEL.sum()).astype(np.float32), rtol=0, atol=1e-7)
 
     odd = tmp_path / "odd.png"

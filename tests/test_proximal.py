@@ -31,6 +31,7 @@ from blinddps.priors import DiffusionPrior, ImageTransform, KernelTransform
 from blinddps.priors.bundle import load_prior
 from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, timesteps
 from blinddps.tasks import RestoreConfig, check_kernel, deblur, restore
+from blinddps.tasks.config import ProxSettings
 from toy_kernels import l_shaped_kernel
 from toy_priors import CallRecorder, TinyConvNet, count_adm_calls, gaussian_prior, make_prior
 
@@ -266,7 +267,7 @@ def camera_runs(natural):
     with pytest.MonkeyPatch.context() as patch:
         for border in ("valid", "circular"):
             calls = count_adm_calls(patch)
-            result = deblur(photo, RestoreConfig(prox_steps=10, seed=0, border=border), kernel=k * 3.7,
+            result = deblur(photo, RestoreConfig(prox=ProxSettings(steps=10, border=border), seed=0), kernel=k * 3.7,
                             priors={"image": natural})
             runs[border] = (result, len(calls))
     return {"sharp": sharp, "photo": photo, "kernel": k, **runs}
@@ -337,24 +338,38 @@ def test_restore_refuses_a_kernel_larger_than_the_image():
         deblur(image, kernel=-torch.ones(3, 3))
 
 
-def test_turbulence_refuses_the_proximal_sampler_and_a_known_kernel():
+def test_turbulence_refuses_a_known_kernel():
     image = torch.rand(1, 3, 16, 16)
-    with pytest.raises(ValueError, match="proximal sampler does not do turbulence"):
-        restore(image, RestoreConfig(method="prox"), turbulence=True)
     with pytest.raises(ValueError, match="known kernel is for deblurring"):
         restore(image, RestoreConfig(), turbulence=True, kernel=torch.ones(3, 3))
+
+
+def test_turbulence_by_the_proximal_sampler_is_blind_deblurring_without_a_tilt(natural):
+    """method auto / prox on turbulence: the same kernel and image as blind deblurring of the
+    same photo (one frame does not fix the tilt, so none is made up), tilt None, and the record
+    says the tilt was not estimated."""
+    k = torch.zeros(7, 7)
+    k[3, 1:6], k[2, 4:6] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=48, noise=0.0)
+    config = RestoreConfig(kernel_size=7, prox=ProxSettings(steps=3), seed=2)
+    turb = restore(photo, config, turbulence=True, priors={"image": natural})
+    blur = deblur(photo, config, priors={"image": natural})
+    assert turb.tilt is None and turb.info["tilt"].startswith("not estimated") and "tilt" not in blur.info
+    assert turb.info["method"] == "prox"
+    torch.testing.assert_close(turb.kernel, blur.kernel, atol=0, rtol=0)
+    torch.testing.assert_close(turb.image, blur.image, atol=0, rtol=0)
 
 
 def test_restore_config_checks_method_and_border_and_resolves_auto():
     with pytest.raises(ValueError, match="unknown method 'fast'"):
         RestoreConfig(method="fast")
     with pytest.raises(ValueError, match="border must be 'valid' or 'circular'"):
-        RestoreConfig(border="reflect")
+        RestoreConfig.from_options(border="reflect")
     auto = RestoreConfig()
-    assert (auto.sampler_name(blind=False), auto.sampler_name(blind=True)) == ("prox", "prox")
-    assert auto.sampler_name(blind=True, turbulence=True) == "dps"  # no proximal tilt step yet
-    assert RestoreConfig(method="dps").sampler_name(blind=False) == "dps"
-    assert RestoreConfig(method="prox").sampler_name(blind=True) == "prox"
+    assert auto.sampler_name() == "prox"
+    assert RestoreConfig(method="dps").sampler_name() == "dps"
+    assert RestoreConfig(method="prox").sampler_name() == "prox"
 
 
 def test_a_non_square_kernel_restores_like_the_same_kernel_padded_square(natural):
@@ -367,7 +382,7 @@ def test_a_non_square_kernel_restores_like_the_same_kernel_padded_square(natural
     tall /= tall.sum()
     square = F.pad(tall, (6, 6))
     sharp, photo = camera_photo(square)
-    config = RestoreConfig(prox_steps=10, seed=0)
+    config = RestoreConfig(prox=ProxSettings(steps=10), seed=0)
     tall_result = deblur(photo, config, kernel=tall, priors={"image": natural})
     square_result = deblur(photo, config, kernel=square, priors={"image": natural})
     tall_db, square_db = (float(psnr(r.image, sharp)[0]) for r in (tall_result, square_result))
@@ -387,7 +402,7 @@ def test_a_known_kernel_follows_the_max_size_down_scaling(natural):
     def down(x):
         return F.interpolate(x, size=(64, 64), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
 
-    result = deblur(photo, RestoreConfig(prox_steps=10, seed=0, max_size=64), kernel=k, priors={"image": natural})
+    result = deblur(photo, RestoreConfig(prox=ProxSettings(steps=10), seed=0, max_size=64), kernel=k, priors={"image": natural})
     assert result.image.shape[-2:] == (64, 64)
     blurry_db, restored_db = float(psnr(down(photo), down(sharp))[0]), float(psnr(result.image, down(sharp))[0])
     assert restored_db > blurry_db - 2.0, (restored_db, blurry_db)
@@ -402,7 +417,7 @@ def test_a_known_kernel_follows_the_max_size_down_scaling(natural):
 def test_bad_proximal_settings_are_a_value_error(natural, setting):
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError):
-        deblur(image, RestoreConfig(**{"prox_steps": 3, **setting}), kernel=torch.ones(3, 3), priors={"image": natural})
+        deblur(image, RestoreConfig.from_options(**{"prox_steps": 3, **setting}), kernel=torch.ones(3, 3), priors={"image": natural})
 
 
 def test_timestep_for_sigma_matches_the_schedule(natural):
@@ -455,14 +470,14 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5
     k /= k.sum()
     sharp, photo = camera_photo(k, size=64, noise=0.0)
-    config = RestoreConfig(method="prox", prox_search="l0", kernel_size=8, prox_steps=5, seed=0)
+    config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5), kernel_size=8, seed=0)
     blind = deblur(photo, config, priors={"image": natural})
     assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
     assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
-    again = deblur(photo, RestoreConfig(prox_steps=5, seed=0, prox_lambda=config.prox_search_lambda),
+    again = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, lam=config.prox.search_lambda), seed=0),
                    kernel=blind.kernel, priors={"image": natural})
     torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
-    other = deblur(photo, RestoreConfig(prox_steps=5, seed=0), kernel=blind.kernel, priors={"image": natural})
+    other = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5), seed=0), kernel=blind.kernel, priors={"image": natural})
     assert (other.image - blind.image).abs().max() > 1e-3  # prox_lambda 1.5 would be another image
 
 

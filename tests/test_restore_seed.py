@@ -20,8 +20,9 @@ def test_restore_follows_config_seed(tiny_priors, method):
     photo = _photo()
 
     def run(seed: int, samples: int = 1):
-        config = RestoreConfig(image_prior=tiny_priors["image"], kernel_prior=tiny_priors["kernel"], kernel_size=8,
-                               method=method, steps=3, prox_steps=3, seed=seed, samples=samples, max_size=0)
+        config = RestoreConfig.from_options(image_prior=tiny_priors["image"], kernel_prior=tiny_priors["kernel"],
+                                            kernel_size=8, method=method, steps=3, prox_steps=3, seed=seed,
+                                            samples=samples, max_size=0)
         return restore(photo, config)
 
     first, again, other = run(1), run(1), run(2)

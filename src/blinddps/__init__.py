@@ -11,13 +11,13 @@ from .physics import Blur, GaussianNoise, PoissonNoise, Turbulence
 from .priors import DiffusionPrior, ImageTransform, KernelTransform, TiltTransform
 from .priors.bundle import load_prior, save_prior
 from .solvers import DPS, BlindDPS, KernelSparsity, SolverConfig, Unknown
-from .tasks import RestoreConfig, RestoreResult, deblur, restore_turbulence, simulate
+from .tasks import DPSSettings, ProxSettings, RestoreConfig, RestoreResult, deblur, restore_turbulence, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ADMUNet", "BlindDPS", "Blur", "DPS", "DiffusionConfig", "DiffusionPrior", "GaussianNoise", "ImageTransform",
-    "KernelSparsity", "KernelTransform", "PoissonNoise", "RestoreConfig", "RestoreResult", "SolverConfig",
+    "ADMUNet", "BlindDPS", "Blur", "DPS", "DPSSettings", "DiffusionConfig", "DiffusionPrior", "GaussianNoise", "ImageTransform",
+    "KernelSparsity", "KernelTransform", "PoissonNoise", "ProxSettings", "RestoreConfig", "RestoreResult", "SolverConfig",
     "TiltTransform", "Turbulence", "UNetConfig", "Unknown", "VPProcess", "deblur", "load_adm", "load_prior",
     "restore_turbulence", "save_adm", "save_prior", "simulate",
 ]

@@ -45,7 +45,7 @@ class JobCancelled(JobError):
 @dataclass(frozen=True)
 class JobSettings:
     """What the page asks for.  task: a key of TASKS; method: auto / dps / prox ("auto": the
-    proximal sampler for deblurring, blind or with a known kernel, DPS for turbulence); steps: the sampler's steps (DPS
+    proximal sampler, for every task; it leaves turbulence's tilt unestimated, DPS estimates one); steps: the sampler's steps (DPS
     steps or proximal steps, whichever runs); samples: posterior samples (> 1 adds a std map)."""
 
     task: str = "blind"
@@ -63,9 +63,7 @@ class JobSettings:
                  (1 <= self.steps <= 1000, f"steps must be 1 to 1000, got {self.steps}"),
                  (3 <= self.kernel_size <= 512, f"kernel size must be 3 to 512, got {self.kernel_size}"),
                  (1 <= self.samples <= 16, f"samples must be 1 to 16, got {self.samples}"),
-                 (self.device in devices, f"unknown device {self.device!r}: this machine has {', '.join(devices)}"),
-                 (not (self.task == "turbulence" and self.method == "prox"),
-                  "the proximal sampler does not do turbulence yet: choose dps or auto")]
+                 (self.device in devices, f"unknown device {self.device!r}: this machine has {', '.join(devices)}")]
         for ok, message in rules:
             if not ok:
                 raise JobError(message)
@@ -73,8 +71,8 @@ class JobSettings:
     def config(self, base: RestoreConfig) -> RestoreConfig:
         """The task's RestoreConfig: base (priors, max_size) with these settings; the one
         steps setting drives whichever sampler runs."""
-        return replace(base, method=self.method, steps=self.steps, prox_steps=self.steps, seed=self.seed,
-                       kernel_size=self.kernel_size, samples=self.samples, device=self.device, record_every=0)
+        return base.replace(method=self.method, steps=self.steps, prox_steps=self.steps, seed=self.seed,
+                            kernel_size=self.kernel_size, samples=self.samples, device=self.device, record_every=0)
 
 
 @dataclass
@@ -135,7 +133,7 @@ class Job:
 
     @property
     def method(self) -> str:
-        return self.config.sampler_name(blind=self.kernel is None, turbulence=self.turbulence)
+        return self.config.sampler_name()
 
     @property
     def device(self) -> str:
@@ -187,17 +185,16 @@ class PriorCache:
         self._lock = threading.Lock()
 
     def get(self, config: RestoreConfig, turbulence: bool, blind: bool) -> dict[str, DiffusionPrior]:
-        method = config.sampler_name(blind, turbulence)
+        method = config.sampler_name()
         key = (config.image_prior, config.kernel_prior, config.tilt_prior if turbulence else None,
                config.device, turbulence, blind, method)
         with self._lock:  # one load at a time: two jobs asking at once load once
             if key not in self._priors:
                 self._priors[key] = self._loader(config, turbulence, blind=blind)
             priors = self._priors[key]
-        if method == "prox" and not turbulence:  # the proximal sampler picks its own timesteps
+        if method == "prox":  # the proximal sampler picks its own timesteps
             return priors
-        respacing = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
-        return {kind: prior.respaced(respacing) for kind, prior in priors.items()}
+        return {kind: prior.respaced(config.dps.respacing) for kind, prior in priors.items()}
 
 
 def available_devices() -> list[str]:
@@ -402,10 +399,10 @@ def _notes(job: Job, result: RestoreResult) -> list[str]:
 def _record(job: Job, result: RestoreResult, notes: list[str]) -> dict:
     """The <stem>_config.json of the CLI, for a job of the app."""
     config = {**job.config.resolved().to_dict(), "kernel_size": result.info["kernel_size"],
-              "method": result.info["method"], "known_kernel": job.kernel is not None}
+              "method": result.info["method"]}
     loaded = job.loaded
     return {"command": "turbulence" if job.turbulence else "deblur", "source": "blinddps app", "input": job.name,
-            "kernel_file": job.kernel_name, "config": config,
+            "kernel_file": job.kernel_name, "known_kernel": job.kernel is not None, "config": config,
             "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
                             "bit_depth": loaded.bit_depth, "format": loaded.format},
             "info": {**result.info, "version": package_version(), "torch": torch.__version__,

@@ -35,8 +35,8 @@ CSS = """
 .bdps-bar > div { height: 100%; background: #f97316; transition: width 0.3s; }
 .bdps-error { color: #b91c1c; font-weight: 600; }
 """
-METHOD_CHOICES = [("auto (proximal for deblurring, DPS for turbulence)", "auto"),
-                  ("DPS / BlindDPS (the paper's)", "dps"), ("proximal (fast; deblurring)", "prox")]
+METHOD_CHOICES = [("auto (proximal)", "auto"), ("DPS / BlindDPS (the paper's; estimates turbulence's tilt)", "dps"),
+                  ("proximal (fast; turbulence: the blur only)", "prox")]
 DEFAULT_STEPS = {"dps": 100, "prox": 20}
 
 
@@ -113,9 +113,9 @@ def error_html(message: str) -> str:
 # ---------------------------------------------------------------------- events
 
 
-def default_steps(task: str, method: str) -> int:
-    """The steps of the sampler that a task and sampler choice runs (DPS 100, proximal 20)."""
-    sampler = RestoreConfig(method=method).sampler_name(blind=task != "known", turbulence=task == "turbulence")
+def default_steps(method: str) -> int:
+    """The steps of the sampler that a sampler choice runs (DPS 100, proximal 20), any task."""
+    sampler = RestoreConfig(method=method).sampler_name()
     return DEFAULT_STEPS.get(sampler, 100)
 
 
@@ -183,7 +183,7 @@ def _cleared(page: Page, job: Job, shown: str) -> dict:
     return {page.status: _status("Starting…", 0),
             page.result: (shown, shown),
             page.kernel: gr.update(value=None, label="Kernel (given)" if job.kernel is not None else "Kernel estimate"),
-            page.tilt: gr.update(value=None, visible=job.turbulence),
+            page.tilt: gr.update(value=None, visible=job.turbulence and job.method == "dps"),
             page.std: gr.update(value=None, visible=job.config.samples > 1), page.files: None}
 
 
@@ -213,10 +213,11 @@ def make_stop(runner: JobRunner):
 
 
 def on_task(task: str, method: str):
-    """Task or sampler changed: show the kernel upload and the tilt field where they apply,
-    and set the steps to that sampler's default."""
-    return (gr.update(visible=task == "known"), gr.update(value=default_steps(task, method)),
-            gr.update(visible=task == "turbulence"))
+    """Task or sampler changed: show the kernel upload and the tilt field where they apply
+    (the tilt: turbulence by DPS, the one sampler that estimates it), and set the steps to
+    that sampler's default."""
+    tilt = task == "turbulence" and RestoreConfig(method=method).sampler_name() == "dps"
+    return (gr.update(visible=task == "known"), gr.update(value=default_steps(method)), gr.update(visible=tilt))
 
 
 # ---------------------------------------------------------------------- the page

@@ -18,7 +18,7 @@ METHODS = {
     "dps-oracle": "non-blind DPS with the TRUE kernel (turbulence: and the TRUE tilt) and the image prior "
                   "(an upper bound)",
     "prox": "the proximal sampler, blind (image prior as a denoiser, closed-form image step; the kernel found "
-            "first by RestoreConfig.prox_search, by default Pan-L0's loop on the photo denoised by the image prior; "
+            "first by RestoreConfig.prox.search, by default Pan-L0's loop on the photo denoised by the image prior; "
             "tasks.deblur with method='prox')",
     "prox-oracle": "the proximal sampler with the TRUE kernel (non-blind: tasks.deblur(kernel=...))",
     "wiener-oracle": "Wiener filter (gradient regulariser) with the TRUE kernel and the regularisation "
@@ -28,9 +28,9 @@ METHODS = {
 }
 DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox-oracle")
 PROX_METHODS = ("prox", "prox-oracle")
-# RestoreConfig fields that change a proximal sampler's result.
+# The option names (RestoreConfig.options) of the settings that change a proximal sampler's result.
 PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise", "autocast")
-# RestoreConfig fields that change a blind run's result (with their defaults resolved).
+# The option names (RestoreConfig.options) of the settings that change a blind DPS run's result (resolved).
 SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsity", "kernel_centring")
 
 # Measurement noise (std in [0, 1]) when none is given: the paper's 0.01 (0.02 in [-1, 1]);
@@ -152,29 +152,28 @@ class BenchConfig:
             priors["tilt_prior"] = self.tilt_prior
         if method in PROX_METHODS:
             rc = self.restore_config()
-            solver = rc.to_dict()
-            out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: solver[k] for k in PROX_SETTINGS},
+            options = rc.options()  # the keys are the command line's option names
+            out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: options[k] for k in PROX_SETTINGS},
                    "sampler": "prox-v1"}
-            if method == "prox" and solver["prox_search"] != "none":  # the blind row's kernel search
+            if method == "prox" and rc.prox.search != "none":  # the blind row's kernel search
                 # every KernelSearchConfig field, so that a new search default is a new cache key
-                out["search"] = {**kernel_search_config(rc, bool(solver["autocast"])).to_dict(),
-                                 "lambda": solver["prox_search_lambda"]}
-                if solver["prox_kernel_prior_t"] > 0:
+                out["search"] = {**kernel_search_config(rc, bool(rc.autocast)).to_dict(), "lambda": rc.prox.search_lambda}
+                if rc.prox.kernel_prior_t > 0:
                     out["kernel_prior"] = prior_fingerprint(self.kernel_prior)
             return out
         out = {"steps": self.steps, **{k: prior_fingerprint(v) for k, v in priors.items()}}
         if method != "dps-oracle":
-            solver = RestoreConfig(steps=self.steps).resolved().to_dict()
+            options = RestoreConfig.from_options(steps=self.steps).resolved().options()
             keys = (*SOLVER_SETTINGS, "zeta_tilt") if blind_turbulence else SOLVER_SETTINGS
-            out["solver"] = {k: solver[k] for k in keys}
+            out["solver"] = {k: options[k] for k in keys}
         return out
 
     def restore_config(self, **changes) -> RestoreConfig:
         """The task settings of the proximal rows: 'valid' borders for every task (no border
         model assumed, so also right for Levin's circular files, whose 255 px sides no network
         grid divides), the noise level as simulated."""
-        return RestoreConfig(image_prior=self.image_prior, kernel_prior=self.kernel_prior, border="valid",
-                             noise=self.noise_std, max_size=0, device=str(self.device), **changes)
+        return RestoreConfig.from_options(image_prior=self.image_prior, kernel_prior=self.kernel_prior, border="valid",
+                                          noise=self.noise_std, max_size=0, device=str(self.device), **changes)
 
     def replace(self, **changes) -> "BenchConfig":
         return replace(self, **changes)

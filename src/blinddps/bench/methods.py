@@ -112,10 +112,10 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
     if method in ("blinddps", "blinddps-uniform"):
         uniform = method == "blinddps-uniform"
         turbulence = config.task == "turbulence"
-        rc = RestoreConfig(method="dps", image_prior=config.image_prior,
-                           kernel_prior="uniform" if uniform else config.kernel_prior,
-                           tilt_prior=config.tilt_prior, kernel_size=m.blind_kernel_size, steps=config.steps,
-                           padding=config.solver_padding, max_size=0, seed=seed, device=str(config.device))
+        rc = RestoreConfig.from_options(method="dps", image_prior=config.image_prior,
+                                        kernel_prior="uniform" if uniform else config.kernel_prior,
+                                        tilt_prior=config.tilt_prior, kernel_size=m.blind_kernel_size, steps=config.steps,
+                                        padding=config.solver_padding, max_size=0, seed=seed, device=str(config.device))
         use = {"image": priors["image"]} if uniform else {"image": priors["image"], "kernel": priors["kernel"]}
         if turbulence and "tilt" in priors:
             use["tilt"] = priors["tilt"]
@@ -130,7 +130,7 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
     elif method in ("prox", "prox-oracle"):
         known = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size)) if method == "prox-oracle" else None
         # the kernel search is Pan-L0's loop: it gets Pan-L0's size (the same information as that row)
-        search = known is None and config.restore_config().prox_search != "none"
+        search = known is None and config.restore_config().prox.search != "none"
         rc = config.restore_config(method="prox", seed=seed,
                                    kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size)
         r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=known)

@@ -93,7 +93,7 @@ def demo_command(outdir, image, method, steps, size, kernel_size, image_prior, k
     if kernel_size > size:
         raise UserError(f"--kernel-size {kernel_size} is larger than --size {size}")
     folder = ensure_writable_dir(outdir)
-    sampler = RestoreConfig(method=method).sampler_name(blind=True)  # the demo is blind deblurring
+    sampler = RestoreConfig(method=method).sampler_name()
     steps = steps or DEMO_STEPS[sampler]
     config = make_config(device=device, autocast=None, quiet=quiet, threads=threads, image_prior=image_prior,
                          kernel_prior=kernel_prior, kernel_size=kernel_size, method=method,

@@ -29,7 +29,7 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
-from ..tasks.config import KERNEL_SEARCHES
+from ..tasks.config import KERNEL_SEARCHES, ProxSettings
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
@@ -48,9 +48,9 @@ def package_version() -> str:
 
 def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> dict[str, DiffusionPrior]:
     """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
-    if config.sampler_name(blind, turbulence) == "prox" and not turbulence:
+    if config.sampler_name() == "prox":
         priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
-        if blind and config.prox_search != "none" and config.prox_kernel_prior_t > 0:  # the search's kernel prior
+        if blind and config.prox.search != "none" and config.prox.kernel_prior_t > 0:  # the search's kernel prior
             priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
         return priors
     priors = tasks.load_priors(config, turbulence, loader=_load_prior)
@@ -191,12 +191,13 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
             say(f"note: {path}: {note}", err=True)
     with StepBar(progress, config.steps, desc=path.name) as bar:
         result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors, kernel=kernel)
-    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"],
-                "known_kernel": kernel is not None}
+    # the settings as they ran (RestoreConfig.from_dict loads them back)
+    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"]}
     if kernel is None and resolved["kernel_size"] != config.kernel_size:
         reason = "the kernel search needs an odd size" if resolved["method"] == "prox" else "for the kernel network"
         notes.append(f"kernel size rounded up to {resolved['kernel_size']} ({reason})")
-    record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "config": resolved,
+    record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "known_kernel": kernel is not None,
+              "config": resolved,
               "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
                               "bit_depth": loaded.bit_depth, "format": loaded.format},
               "info": {**result.info, "version": package_version(), "torch": torch.__version__,
@@ -278,7 +279,7 @@ def restore_options(func):
                      help="Side of the unknown blur kernel in pixels [default: the bundled kernel prior's size, "
                           "64 for kernel-64, 32 for kernel-32; 64 for other priors]."),
         click.option("--steps", type=click.IntRange(1, 1000), default=100, show_default=True,
-                     help="Diffusion steps (more: slower, usually better)."),
+                     help="Diffusion steps of --method dps (more: slower, usually better)."),
         click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True),
         click.option("--step-size", type=click.Choice(["sqrt_abar", "constant"]), default="sqrt_abar",
                      show_default=True, help="Guidance step rule: released code (sqrt_abar) or the paper's text."),
@@ -300,25 +301,25 @@ def restore_options(func):
                      help="Save a strip of the estimate every N steps (0: off)."),
         click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
                      help="Sampler: dps (BlindDPS, the paper's), prox (proximal: priors as denoisers, "
-                          "closed-form data steps, 20 steps), auto (prox for deblurring, dps for turbulence)."),
+                          "closed-form data steps, 20 steps; turbulence: the blur only, no tilt field), auto (prox)."),
         click.option("--prox-steps", type=click.IntRange(1, 1000), default=20, show_default=True,
                      help="Network evaluations of the proximal sampler."),
         click.option("--border", type=click.Choice(["valid", "circular"]), default="valid", show_default=True,
                      help="Proximal sampler's border model: valid (as a camera: no border assumed) or circular."),
         click.option("--noise", type=click.FloatRange(0), default=None,
                      help="Measurement noise std in [0, 1] (proximal sampler) [default: estimated from the photo]."),
-        click.option("--prox-search", type=click.Choice(list(KERNEL_SEARCHES)), default=RestoreConfig.prox_search,
+        click.option("--prox-search", type=click.Choice(list(KERNEL_SEARCHES)), default=ProxSettings.search,
                      show_default=True,
                      help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
                           "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
-        click.option("--prox-search-denoise/--no-prox-search-denoise", default=RestoreConfig.prox_search_denoise,
+        click.option("--prox-search-denoise/--no-prox-search-denoise", default=ProxSettings.search_denoise,
                      show_default=True, help="Search the kernel on the photo denoised by the image prior first."),
         click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
-                     default=RestoreConfig.prox_search_lambda, show_default=True,
+                     default=ProxSettings.search_lambda, show_default=True,
                      help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),
-        click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=RestoreConfig.prox_search_steps,
+        click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=ProxSettings.search_steps,
                      show_default=True, help="Network evaluations of each latent image of the prox / prox-l0 search."),
-        click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=RestoreConfig.prox_kernel_prior_t,
+        click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=ProxSettings.kernel_prior_t,
                      show_default=True,
                      help="The search's kernel steps denoised by --kernel-prior at this timestep (0: not used)."),
         click.option("--image-prior", default="natural-rgb", show_default=True,
@@ -346,8 +347,8 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
         autocast = False
         if not quiet:
             say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
-    return RestoreConfig(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
-                         **options).resolved()
+    return RestoreConfig.from_options(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
+                                      **options).resolved()
 
 
 def read_kernel_file(path: str) -> torch.Tensor:
@@ -410,10 +411,12 @@ def deblur_command(images, outdir, quiet, kernel_file, **options):
               help="Extra factor on the tilt field's guidance step.")
 @friendly_errors
 def turbulence_command(images, outdir, quiet, **options):
-    """Imaging through turbulence: estimate the photo, a blur kernel and a tilt field.
+    """Imaging through turbulence: estimate the photo, a blur kernel and (with --method dps) a tilt field.
 
-    Writes what `deblur` writes plus <stem>_tilt.npy (2, H, W, in pixels) and
-    <stem>_tilt.png (tilt magnitude, scaled by its maximum).  Exit codes as `deblur`.
+    The default sampler (prox) removes the blur and leaves the turbulence's displacement in
+    place: one frame does not fix the tilt, and no tilt file is written.  With --method dps
+    (BlindDPS: image, kernel and tilt priors) it also writes <stem>_tilt.npy (2, H, W, in
+    pixels) and <stem>_tilt.png (tilt magnitude, scaled by its maximum).  Exit codes as `deblur`.
 
     \b
     Examples:

@@ -1,6 +1,6 @@
 """End-user tasks on photos: blind deblurring, turbulence, and simulated measurements."""
-from .config import SAMPLERS, RestoreConfig
+from .config import SAMPLERS, DPSSettings, ProxSettings, RestoreConfig
 from .restore import RestoreResult, check_kernel, deblur, load_priors, load_task_prior, restore, restore_turbulence
 from .simulate import BLURS, simulate
 
-__all__ = ["BLURS", "SAMPLERS", "RestoreConfig", "RestoreResult", "check_kernel", "deblur", "load_priors", "load_task_prior", "restore", "restore_turbulence", "simulate"]
+__all__ = ["BLURS", "SAMPLERS", "DPSSettings", "ProxSettings", "RestoreConfig", "RestoreResult", "check_kernel", "deblur", "load_priors", "load_task_prior", "restore", "restore_turbulence", "simulate"]

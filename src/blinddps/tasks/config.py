@@ -1,20 +1,17 @@
 """Typed settings of the restoration tasks (saved as JSON beside every output)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 from ..priors.bundle import kernel_prior_size
 from ..solvers.kernel_search import LATENTS
 
 
-@dataclass
-class RestoreConfig:
-    """Settings shared by blind deblurring and turbulence.
+@dataclass(frozen=True)
+class DPSSettings:
+    """BlindDPS / DPS (method "dps", Chung et al.): guidance gradients through every prior.
 
-    kernel_size: side of the unknown kernel in pixels; None (the default): the kernel prior's
-        training size (`priors.bundle.kernel_prior_size`: 32 for kernel-32, 64 for kernel-64
-        and the paper's checkpoint), the size it knows best.
-    steps: respaced diffusion steps ("N" or "ddimN" semantics via `sampler`).
+    steps: respaced diffusion steps ("N" or "ddimN" semantics via `sampler`, "ddpm" or "ddim").
     step_size / zeta: guidance step rule ("sqrt_abar": the released code; "constant": the paper)
         and its scale.  zeta None means `default_zeta(steps)` = 500 / steps: the released code
         runs zeta = 1 over 1000 steps, and fewer steps need proportionally larger ones (at 50
@@ -26,47 +23,9 @@ class RestoreConfig:
         origin (pixels^2; 0 disables it).  0.1 by default: in paired runs with the bundled
         priors it kept the kernel from drifting to the border (MNC 0.21 -> 0.69 and PSNR
         13.1 -> 17.2 dB on one crop; 19.8 -> 22.4 dB on another).
-    padding: blur boundary ("reflect" suits photos; "circular"; "zeros" as the paper).
-    max_size: photos whose long side exceeds it are processed at that resolution (Lanczos
-        down-scaling) and the outputs are written at that resolution; 0 disables the bound.
-    samples: posterior samples; with several the mean image and a per-pixel std are written.
-    method: the sampler by name (`SAMPLERS`): "dps" (BlindDPS, the paper's algorithm: a forward
-        and a backward pass of every prior per step), "prox" (the proximal sampler: the image
-        prior as a denoiser, the data term solved in closed form, no backward pass), or "auto":
-        "prox" for deblurring, blind (the kernel found first by `prox_search`) or with a known
-        kernel; "dps" for turbulence (no proximal tilt step yet).  Blind, the proximal sampler
-        beat BlindDPS with the bundled priors on every benchmark we ran (benchmarks/results/README.md).
-    prox_steps, prox_lambda, prox_t_start, prox_renoise: the proximal sampler's network
-        evaluations, data weight lambda, first timestep and share of fresh noise (see
-        solvers.proximal.ProximalConfig).  Defaults chosen on training photos with the true
-        kernel (benchmarks/results/sweep-prox-bsds500-3*.md: lambda 1.5 and t_start 250 beat
-        lambda 0.5-16 and t_start 150-500 by 0.1-1.8 dB; renoise 1.0 beat 0.9 by 0.4 dB and 0.5
-        by 1.4 dB).
-    border: the proximal sampler's border model: "valid" (the blur only where the kernel fits,
-        as a camera makes it: the image is estimated on a larger grid and no border is assumed)
-        or "circular" (periodic photos, e.g. the Levin files).
-    noise: measurement noise std in [0, 1] for the proximal sampler (None: estimated from the photo).
-    autocast: bf16 autocast of the network forward passes; None: on for the proximal sampler
-        where the hardware has native bf16 (the same PSNR to 0.01 dB on training photos, 1.5x
-        faster on this project's CPU: benchmarks/results/sweep-prox-bsds500-3d.md), off for DPS
-        (its gradients through the networks were not measured under bf16).
-    prox_search, prox_search_steps, prox_kernel_prior_t, prox_search_denoise: how the blind
-        proximal sampler finds the kernel (KERNEL_SEARCHES below;
-        `solvers.kernel_search.KernelSearchConfig`'s latent, latent_steps, kernel_prior_t and
-        denoise, the kernel prior being `kernel_prior`).  Default: "l0" on the photo denoised by
-        the image prior (Pan-L0's coarse-to-fine loop without its intensity term), then the
-        image restored with that kernel (benchmarks/results/blind-kernel-trials.md).
-    prox_search_lambda: lambda of that restoration (in place of prox_lambda): a found kernel
-        is never exact, and more weight on the prior forgives its errors (on 8 training photos
-        with found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5;
-        with 64 px blur 12 and 24 within 0.1 dB, 1.5 and 6 several dB under;
-        benchmarks/results/blind-kernel-trials.md).
+    padding: the blur's boundary ("reflect" suits photos; "circular"; "zeros" as the paper).
     """
 
-    image_prior: str = "natural-rgb"
-    kernel_prior: str = "kernel-64"
-    tilt_prior: str = "tilt"
-    kernel_size: int | None = None
     steps: int = 100
     sampler: str = "ddpm"
     step_size: str = "sqrt_abar"
@@ -76,58 +35,179 @@ class RestoreConfig:
     kernel_sparsity: float = 1.0
     kernel_centring: float = 0.1
     padding: str = "reflect"
+
+    def __post_init__(self) -> None:
+        _check({"dps steps must be at least 1": self.steps >= 1,
+                "dps sampler must be 'ddpm' or 'ddim'": self.sampler in ("ddpm", "ddim"),
+                "zeta must be positive": self.zeta is None or self.zeta > 0})
+
+    @property
+    def respacing(self) -> str:
+        """The priors' respacing for this sampler: "N" (DDPM) or "ddimN"."""
+        return f"ddim{self.steps}" if self.sampler == "ddim" else str(self.steps)
+
+
+@dataclass(frozen=True)
+class ProxSettings:
+    """The proximal sampler (method "prox"): priors as denoisers, closed-form data steps.
+
+    steps, lam, t_start, renoise: network evaluations, data weight lambda, first timestep and
+        share of fresh noise (see solvers.proximal.ProximalConfig).  Defaults chosen on
+        training photos with the true kernel (benchmarks/results/sweep-prox-bsds500-3*.md:
+        lambda 1.5 and t_start 250 beat lambda 0.5-16 and t_start 150-500 by 0.1-1.8 dB;
+        renoise 1.0 beat 0.9 by 0.4 dB and 0.5 by 1.4 dB).
+    border: the border model: "valid" (the blur only where the kernel fits, as a camera makes
+        it: the image is estimated on a larger grid and no border is assumed) or "circular"
+        (periodic photos, e.g. the Levin files).
+    search, search_steps, kernel_prior_t, search_denoise: how the blind sampler finds the
+        kernel (KERNEL_SEARCHES below; `solvers.kernel_search.KernelSearchConfig`'s latent,
+        latent_steps, kernel_prior_t and denoise, the kernel prior being the task's
+        `kernel_prior`).  Default: "l0" on the photo denoised by the image prior (Pan-L0's
+        coarse-to-fine loop without its intensity term), then the image restored with that
+        kernel (benchmarks/results/blind-kernel-trials.md).
+    search_lambda: lambda of that restoration (in place of lam): a found kernel is never
+        exact, and more weight on the prior forgives its errors (on 8 training photos with
+        found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with
+        64 px blur 12 and 24 within 0.1 dB, 1.5 and 6 several dB under;
+        benchmarks/results/blind-kernel-trials.md).
+    """
+
+    steps: int = 20
+    lam: float = 1.5
+    t_start: int = 250
+    renoise: float = 1.0
+    border: str = "valid"
+    search: str = "l0"
+    search_steps: int = 6
+    kernel_prior_t: int = 0
+    search_denoise: bool = True
+    search_lambda: float = 12.0
+
+    def __post_init__(self) -> None:
+        _check({"prox steps must be at least 1": self.steps >= 1,
+                "prox t_start must be in 0..999": 0 <= self.t_start <= 999,
+                "prox lambda must be positive": self.lam > 0,
+                "prox renoise must be in [0, 1]": 0 <= self.renoise <= 1,
+                f"prox border must be 'valid' or 'circular', got {self.border!r}": self.border in ("valid", "circular"),
+                f"prox search must be one of {', '.join(KERNEL_SEARCHES)}": self.search in KERNEL_SEARCHES,
+                "prox search_steps must be at least 1": self.search_steps >= 1,
+                "prox search_lambda must be positive": self.search_lambda > 0,
+                "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """The task's settings (priors, kernel size, resolution, samples, device) and one
+    settings block per sampler; `method` says which sampler runs.
+
+    kernel_size: side of the unknown kernel in pixels; None (the default): the kernel prior's
+        training size (`priors.bundle.kernel_prior_size`: 32 for kernel-32, 64 for kernel-64
+        and the paper's checkpoint), the size it knows best.
+    max_size: photos whose long side exceeds it are processed at that resolution (Lanczos
+        down-scaling) and the outputs are written at that resolution; 0 disables the bound.
+    samples: posterior samples; with several the mean image and a per-pixel std are written.
+    noise: measurement noise std in [0, 1] for the proximal sampler (None: estimated from the
+        photo; DPS does not use it).
+    autocast: bf16 autocast of the network forward passes; None: on for the proximal sampler
+        where the hardware has native bf16 (the same PSNR to 0.01 dB on training photos, 1.5x
+        faster on this project's CPU: benchmarks/results/sweep-prox-bsds500-3d.md), off for DPS
+        (its gradients through the networks were not measured under bf16).
+    method: the sampler by name (`SAMPLERS`): "dps" (BlindDPS, the paper's algorithm: a forward
+        and a backward pass of every prior per step; settings `dps`), "prox" (the proximal
+        sampler: the image prior as a denoiser, the data term solved in closed form, no backward
+        pass; settings `prox`), or "auto": "prox", for deblurring (blind, the kernel found first
+        by `prox.search`, or with a known kernel) and for turbulence (blind deblurring of the
+        displaced photo; the tilt is not estimated, see `tasks.restore`).  With the bundled
+        priors the proximal sampler beat BlindDPS on every benchmark we ran
+        (benchmarks/results/README.md); "dps" is for the paper's checkpoints on a GPU.
+
+    The command line's flat options (--steps, --prox-steps, ...) map onto these fields by
+    `from_options`, the inverse of `options`.
+    """
+
+    image_prior: str = "natural-rgb"
+    kernel_prior: str = "kernel-64"
+    tilt_prior: str = "tilt"
+    kernel_size: int | None = None
     max_size: int = 512
     samples: int = 1
     seed: int = 0
     record_every: int = 0
     device: str = "cpu"
     autocast: bool | None = None
-    method: str = "auto"
-    prox_steps: int = 20
-    prox_lambda: float = 1.5
-    prox_t_start: int = 250
-    prox_renoise: float = 1.0
-    border: str = "valid"
     noise: float | None = None
-    prox_search: str = "l0"
-    prox_search_steps: int = 6
-    prox_kernel_prior_t: int = 0
-    prox_search_denoise: bool = True
-    prox_search_lambda: float = 12.0
+    method: str = "auto"
+    dps: DPSSettings = field(default_factory=DPSSettings)
+    prox: ProxSettings = field(default_factory=ProxSettings)
 
     def __post_init__(self) -> None:
-        if self.method not in ("auto", *SAMPLERS):
-            raise ValueError(f"unknown method {self.method!r}: expected auto or one of {', '.join(SAMPLERS)}")
-        if self.border not in ("valid", "circular"):
-            raise ValueError(f"border must be 'valid' or 'circular', got {self.border!r}")
-        checks = {"prox_steps must be at least 1": self.prox_steps >= 1,
-                  "prox_t_start must be in 0..999": 0 <= self.prox_t_start <= 999,
-                  "prox_lambda must be positive": self.prox_lambda > 0,
-                  "prox_renoise must be in [0, 1]": 0 <= self.prox_renoise <= 1,
-                  "noise must be >= 0": self.noise is None or self.noise >= 0,
-                  f"prox_search must be one of {', '.join(KERNEL_SEARCHES)}": self.prox_search in KERNEL_SEARCHES,
-                  "prox_search_steps must be at least 1": self.prox_search_steps >= 1,
-                  "prox_search_lambda must be positive": self.prox_search_lambda > 0,
-                  "prox_kernel_prior_t must be in 0..999": 0 <= self.prox_kernel_prior_t <= 999}
-        for message, ok in checks.items():
-            if not ok:
-                raise ValueError(message)
+        _check({f"unknown method {self.method!r}: expected auto or one of {', '.join(SAMPLERS)}":
+                self.method in ("auto", *SAMPLERS),
+                "noise must be >= 0": self.noise is None or self.noise >= 0,
+                "samples must be at least 1": self.samples >= 1})
 
-    def sampler_name(self, blind: bool, turbulence: bool = False) -> str:
-        """The sampler that runs: `method`, with "auto" resolved: the proximal sampler for
-        deblurring (blind or not), DPS for turbulence (the proximal sampler has no tilt step)."""
-        if self.method != "auto":
-            return self.method
-        return "dps" if turbulence else "prox"
+    def sampler_name(self) -> str:
+        """The sampler that runs: `method`, with "auto" resolved to "prox" (every task)."""
+        return "prox" if self.method == "auto" else self.method
+
+    @property
+    def steps(self) -> int:
+        """The steps of the sampler that runs (network evaluations per prior for prox)."""
+        return self.prox.steps if self.sampler_name() == "prox" else self.dps.steps
+
+    def replace(self, **changes) -> "RestoreConfig":
+        """A copy with these fields changed (flat option names too: see `from_options`)."""
+        return RestoreConfig.from_options(**{**self.options(), **changes})
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "RestoreConfig":
+        """The inverse of `to_dict` (a saved config's "config" record)."""
+        data = dict(data)
+        dps, prox = DPSSettings(**data.pop("dps", {})), ProxSettings(**data.pop("prox", {}))
+        return cls(**data, dps=dps, prox=prox)
+
+    def options(self) -> dict:
+        """The flat option names of the command line -> values (the inverse of `from_options`)."""
+        task = {k: v for k, v in asdict(self).items() if k not in ("dps", "prox")}
+        dps = {name: getattr(self.dps, attr) for name, attr in DPS_OPTIONS.items()}
+        prox = {name: getattr(self.prox, attr) for name, attr in PROX_OPTIONS.items()}
+        return {**task, **dps, **prox}
+
+    @classmethod
+    def from_options(cls, **options) -> "RestoreConfig":
+        """A config from the command line's flat names: the task's fields as they are, DPS's
+        as `DPS_OPTIONS` (--steps, --sampler, --zeta, ...), the proximal sampler's as
+        `PROX_OPTIONS` (--prox-steps, --prox-lambda, --border, ...); a misspelt name is a
+        TypeError, as for the dataclass itself."""
+        dps = {attr: options.pop(name) for name, attr in DPS_OPTIONS.items() if name in options}
+        prox = {attr: options.pop(name) for name, attr in PROX_OPTIONS.items() if name in options}
+        return cls(**options, dps=DPSSettings(**dps), prox=ProxSettings(**prox))
+
     def resolved(self) -> "RestoreConfig":
         """A copy with every automatic value filled in (what the outputs' JSON records)."""
-        zeta = default_zeta(self.steps) if self.zeta is None else self.zeta
+        zeta = default_zeta(self.dps.steps) if self.dps.zeta is None else self.dps.zeta
         size = kernel_prior_size(self.kernel_prior) if self.kernel_size is None else self.kernel_size
-        return RestoreConfig(**{**asdict(self), "zeta": zeta, "kernel_size": size})
+        return replace(self, kernel_size=size, dps=replace(self.dps, zeta=zeta))
+
+
+def _check(rules: dict[str, bool]) -> None:
+    """ValueError with the message of the first rule that fails."""
+    for message, ok in rules.items():
+        if not ok:
+            raise ValueError(message)
+
+
+# The command line's flat option names of each sampler's settings -> the settings' fields.
+DPS_OPTIONS = {"steps": "steps", "sampler": "sampler", "step_size": "step_size", "zeta": "zeta",
+               "zeta_kernel": "zeta_kernel", "zeta_tilt": "zeta_tilt", "kernel_sparsity": "kernel_sparsity",
+               "kernel_centring": "kernel_centring", "padding": "padding"}
+PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_start", "prox_renoise": "renoise",
+                "border": "border", "prox_search": "search", "prox_search_steps": "search_steps",
+                "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
+                "prox_search_lambda": "search_lambda"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from
@@ -138,8 +218,8 @@ KERNEL_SEARCHES = ("none", *LATENTS)
 
 # The samplers by name: what `method` selects (the CLI's --method, the bench's rows).
 SAMPLERS = {
-    "dps": "BlindDPS / DPS (Chung et al.): guidance gradients through every prior, `steps` steps",
-    "prox": "proximal sampler: priors as denoisers, closed-form data steps, `prox_steps` steps",
+    "dps": "BlindDPS / DPS (Chung et al.): guidance gradients through every prior (DPSSettings)",
+    "prox": "proximal sampler: priors as denoisers, closed-form data steps (ProxSettings)",
 }
 
 

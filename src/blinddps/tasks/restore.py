@@ -69,11 +69,11 @@ def load_task_prior(kind: str, name: str, device: str, respacing: str) -> Diffus
 
 def load_priors(config: RestoreConfig, turbulence: bool = False,
                 loader: Callable[[str, str, str, str], DiffusionPrior] = load_task_prior) -> dict[str, DiffusionPrior]:
-    """Every prior the task needs, by the names in config, respaced to config.steps.
+    """Every prior the task needs, by the names in config, respaced for DPS (config.dps).
 
     A kernel or tilt prior named "uniform" is left out (that unknown then follows the
     guidance gradient alone).  loader(kind, name, device, respacing) loads one prior."""
-    steps = f"ddim{config.steps}" if config.sampler == "ddim" else str(config.steps)
+    steps = config.dps.respacing
     names = {"image": config.image_prior, "kernel": config.kernel_prior}
     if turbulence:
         names["tilt"] = config.tilt_prior
@@ -85,10 +85,10 @@ def _unknowns(priors, config: RestoreConfig, shape: tuple[int, int], tilt: bool)
     h, w = shape
     k = config.kernel_size
     unknowns = {"image": Unknown((3, h, w), ImageTransform(), priors["image"]),
-                "kernel": Unknown((1, k, k), KernelTransform(), priors.get("kernel"), step_scale=config.zeta_kernel)}
+                "kernel": Unknown((1, k, k), KernelTransform(), priors.get("kernel"), step_scale=config.dps.zeta_kernel)}
     if tilt:
         unknowns["tilt"] = Unknown((2, h, w), priors["tilt"].transform if "tilt" in priors else TiltTransform(),
-                                   priors.get("tilt"), step_scale=config.zeta_tilt)
+                                   priors.get("tilt"), step_scale=config.dps.zeta_tilt)
     return unknowns
 
 
@@ -98,8 +98,6 @@ def _check_sizes(image: torch.Tensor, config: RestoreConfig) -> None:
         raise ValueError(f"kernel size must be at least 3, got {config.kernel_size}")
     if config.kernel_size > min(h, w):
         raise ValueError(f"kernel size {config.kernel_size} is larger than the image ({w}x{h})")
-    if config.steps < 1:
-        raise ValueError(f"steps must be at least 1, got {config.steps}")
 
 
 def check_kernel(kernel: torch.Tensor) -> torch.Tensor:
@@ -143,7 +141,8 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     image: (1, C, H, W) or (C, H, W) in [0, 1].  priors: preloaded priors (else loaded by
     the names in config).  callback: receives a StepInfo after every step.  kernel: the
     known blur (K, K), non-negative (normalised to sum 1): non-blind deblurring; the sampler
-    is config.method ("auto": the proximal sampler)."""
+    is config.method ("auto": the proximal sampler).  Turbulence with the proximal sampler is
+    blind deblurring of the displaced photo: the result's tilt is None and info["tilt"] says why."""
     start = time.perf_counter()
     config = config.resolved()
     y01 = _as_batch(image)
@@ -155,13 +154,13 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
         kernel = fit_known_kernel(check_kernel(kernel), scale)
         if max(kernel.shape) > min(y01.shape[-2:]):
             raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
-    method = config.sampler_name(blind=kernel is None, turbulence=turbulence)
-    if method == "prox":
-        if turbulence:
-            raise ValueError("the proximal sampler does not do turbulence yet: use --method dps")
+    if config.sampler_name() == "prox":
         if kernel is None:
             _check_sizes(y01, config)
-        return _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
+        result = _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
+        if turbulence:
+            result.info["tilt"] = TILT_NOT_ESTIMATED
+        return result
     priors = priors or load_priors(config, turbulence)
     if kernel is not None:
         return _restore_dps_known(y01, channels, scale, config, kernel, callback, priors, start)
@@ -172,11 +171,10 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
         multiple = max(multiple, priors["tilt"].network.config.spatial_multiple)
     y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
     y = y * 2 - 1
-    operator = Turbulence(padding=config.padding) if turbulence else Blur(padding=config.padding)
+    operator = (Turbulence if turbulence else Blur)(padding=config.dps.padding)
     regs = _kernel_regularisers(config)
     solver = BlindDPS(operator, _unknowns(priors, config, y.shape[-2:], turbulence),
-                      SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
-                                   record_every=config.record_every, autocast=bool(config.autocast)), regs)
+                      dps_config(config), regs)
     n = config.samples
     gens = sample_generators(config)
     result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
@@ -185,14 +183,22 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": config.kernel_size})
 
 
+# Why the proximal sampler's turbulence result has no tilt field.  y = k * warp(x, tilt): the
+# displaced photo u = warp(x, tilt) is itself a natural photo, and the turbulence's tilts (about
+# half a pixel, smooth over tens of pixels) leave no trace an image prior could tell from the
+# scene, so one frame fixes k and u, not the tilt.  The sampler restores u: the blur removed, the
+# displacement left in place (as Pan-L0 and the bench's oracles with a known kernel do).
+TILT_NOT_ESTIMATED = ("not estimated: the proximal sampler removes the blur and leaves the turbulence's "
+                      "displacement in place (one frame does not fix it); method 'dps' estimates a tilt field")
+
+
 def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
     """Non-blind DPS (Chung et al., ICLR 2023): the image the only unknown, the kernel known."""
     y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device),
                                 priors["image"].network.config.spatial_multiple)
-    solver = BlindDPS(Blur(padding=config.padding),
+    solver = BlindDPS(Blur(padding=config.dps.padding),
                       {"image": Unknown((3, *y.shape[-2:]), ImageTransform(), priors["image"])},
-                      SolverConfig(step_size=config.step_size, zeta=config.zeta, sampler=config.sampler,
-                                   record_every=config.record_every, autocast=bool(config.autocast)))
+                      dps_config(config))
     n = config.samples
     gens = sample_generators(config)
     known = {"kernel": kernel.to(config.device)[None, None]}
@@ -203,25 +209,32 @@ def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, call
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": kernel.shape[-1]})
 
 
+def dps_config(config: RestoreConfig) -> SolverConfig:
+    """BlindDPS's solver settings from the task's (config resolved: zeta set)."""
+    dps = config.dps
+    return SolverConfig(step_size=dps.step_size, zeta=dps.zeta, sampler=dps.sampler, record_every=config.record_every,
+                        autocast=bool(config.autocast))
+
+
 def prox_config(config: RestoreConfig) -> ProximalConfig:
     """The proximal sampler's settings from the task's (noise: [0, 1] -> [-1, 1] units)."""
-    return ProximalConfig(steps=config.prox_steps, t_start=config.prox_t_start, lam=config.prox_lambda,
-                          zeta=config.prox_renoise, noise=None if config.noise is None else 2 * config.noise,
+    return ProximalConfig(steps=config.prox.steps, t_start=config.prox.t_start, lam=config.prox.lam,
+                          zeta=config.prox.renoise, noise=None if config.noise is None else 2 * config.noise,
                           autocast=native_bf16(config.device) if config.autocast is None else config.autocast,
                           record_every=config.record_every)
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
-    """Deblurring with the proximal sampler on the working grid of config.border."""
+    """Deblurring with the proximal sampler on the working grid of config.prox.border."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
     search = {}
-    if kernel is None and config.prox_search != "none":  # the kernel found first, then non-blind
+    if kernel is None and config.prox.search != "none":  # the kernel found first, then non-blind
         kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
-        settings = replace(settings, lam=config.prox_search_lambda)
+        settings = replace(settings, lam=config.prox.search_lambda)
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
-    domain = Domain.for_measurement((h, w), size, config.border, image_prior.network.config.spatial_multiple)
+    domain = Domain.for_measurement((h, w), size, config.prox.border, image_prior.network.config.spatial_multiple)
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
@@ -236,13 +249,13 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
         "method": "prox", "nfe_per_image": result.nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
         "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
-        "border": config.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
+        "border": config.prox.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
 
 
 def kernel_search_config(config: RestoreConfig, autocast: bool) -> KernelSearchConfig:
-    """The blind kernel search's settings from the task's (config.prox_search != "none")."""
-    return KernelSearchConfig(latent=config.prox_search, latent_steps=config.prox_search_steps,
-                              kernel_prior_t=config.prox_kernel_prior_t, denoise=config.prox_search_denoise,
+    """The blind kernel search's settings from the task's (config.prox.search != "none")."""
+    return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
+                              kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
                               autocast=autocast)
 
 
@@ -270,10 +283,10 @@ def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
 
 def _kernel_regularisers(config: RestoreConfig) -> dict:
     terms = []
-    if config.kernel_sparsity > 0:
-        terms.append(KernelSparsity(config.kernel_sparsity))
-    if config.kernel_centring > 0:
-        terms.append(KernelCentring(config.kernel_centring))
+    if config.dps.kernel_sparsity > 0:
+        terms.append(KernelSparsity(config.dps.kernel_sparsity))
+    if config.dps.kernel_centring > 0:
+        terms.append(KernelCentring(config.dps.kernel_centring))
     return {"kernel": Sum(*terms)} if terms else {}
 
 
@@ -284,7 +297,7 @@ def _fit_kernel_size(config: RestoreConfig, priors: dict[str, DiffusionPrior]) -
         return config
     m = priors["kernel"].network.config.spatial_multiple
     size = -(-config.kernel_size // m) * m
-    return config if size == config.kernel_size else RestoreConfig(**{**config.to_dict(), "kernel_size": size})
+    return config if size == config.kernel_size else replace(config, kernel_size=size)
 
 
 def _bound_resolution(y: torch.Tensor, max_size: int) -> tuple[torch.Tensor, float]:

@@ -21,10 +21,11 @@ from .evaluate import CONVENTIONS, LPIPS_CONVENTION, METRICS
 CSV_COLUMNS = ("method", "index", "image", *METRICS, "seconds", "nfe", "kernel_size", "height", "width", "channels")
 # Scored at report time from the cached outputs (LPIPS only with local weight files): a column
 # of its own, after the fixed metrics, when every row has it.
-OPTIONAL_METRICS = ("lpips", "psnr_aligned")
+OPTIONAL_METRICS = ("lpips", "psnr_aligned", "error_ratio_quarter")
 THRESHOLDS = (2.0, 3.0)
 _LABELS = {"psnr": "PSNR (dB)", "psnr_aligned": "PSNR aligned (dB)", "ssim": "SSIM", "kernel_mse": "kernel MSE",
-           "kernel_mnc": "kernel MNC", "error_ratio": "error ratio", "lpips": "LPIPS", "seconds": "s / image",
+           "kernel_mnc": "kernel MNC", "error_ratio": "error ratio", "error_ratio_quarter": "error ratio (1/4 px)",
+           "lpips": "LPIPS", "seconds": "s / image",
            "nfe": "NFE / image"}
 
 
@@ -100,12 +101,15 @@ def summarise(rows: list[dict], methods: tuple[str, ...], levin: bool) -> dict[s
         for key in (*metric_keys(mine), "seconds", "nfe"):
             stats[key] = mean_se([float(r[key]) for r in mine])
         if levin:
-            ratios = [float(r["error_ratio"]) for r in mine]
-            rates = success_rate(ratios, THRESHOLDS)
-            stats["success"] = {f"<={t:g}": rates[t] for t in THRESHOLDS}
             # One failed kernel gives a ratio in the thousands, so the mean says little; the
             # median is the typical case.
-            stats["error_ratio_median"] = statistics.median(ratios)
+            for key, suffix in (("error_ratio", ""), ("error_ratio_quarter", "_quarter")):
+                if key not in mine[0]:
+                    continue
+                ratios = [float(r[key]) for r in mine]
+                rates = success_rate(ratios, THRESHOLDS)
+                stats["success" + suffix] = {f"<={t:g}": rates[t] for t in THRESHOLDS}
+                stats["error_ratio_median" + suffix] = statistics.median(ratios)
         out[method] = stats
     return out
 
@@ -118,7 +122,8 @@ def _fmt(stat: dict, digits: int) -> str:
     return text + (f" ± {se:.2g}" if abs(se) < 1e-3 and se != 0 else f" ± {se:.{digits}f}")
 
 
-_DIGITS = {"psnr": 2, "psnr_aligned": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2, "lpips": 3,
+_DIGITS = {"psnr": 2, "psnr_aligned": 2, "ssim": 3, "kernel_mse": 3, "kernel_mnc": 3, "error_ratio": 2,
+           "error_ratio_quarter": 2, "lpips": 3,
            "seconds": 1, "nfe": 0}
 
 
@@ -127,8 +132,13 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
     lpips_net = (header.get("lpips") or {}).get("net")
     computed = metric_keys(list(summary.values()))
     keys = (*computed, "seconds", "nfe")
-    levin_cols = [f"success r<={t:g}" for t in THRESHOLDS] + ["median error ratio"]
-    cols = ["method", "n", *(_LABELS[k] for k in keys)] + (levin_cols if levin else [])
+    # Levin: success rates and median error ratio, by integer and (when scored) 1/4-px alignment
+    suffixes = ("",) if levin else ()
+    if levin and all("success_quarter" in s for s in summary.values()):
+        suffixes = ("", "_quarter")
+    levin_cols = [f"{label}{' (1/4 px)' if suffix else ''}" for suffix in suffixes
+                  for label in (*(f"success r<={t:g}" for t in THRESHOLDS), "median error ratio")]
+    cols = ["method", "n", *(_LABELS[k] for k in keys), *levin_cols]
     lines = [f"# Benchmark: {config.task} ({Path(config.images).name})", "",
              f"- command: `{header['command']}`", f"- git commit: {header['git_commit']}",
              f"- date: {header['date']}", f"- steps: {header['steps']}",
@@ -137,9 +147,9 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for method, s in summary.items():
         cells = [method, str(s["n"]), *(_fmt(s[k], _DIGITS[k]) for k in keys)]
-        if levin:
-            cells += [f"{100 * s['success'][f'<={t:g}']:.0f}%" for t in THRESHOLDS]
-            cells.append(f"{s['error_ratio_median']:.2f}")
+        for suffix in suffixes:
+            cells += [f"{100 * s['success' + suffix][f'<={t:g}']:.0f}%" for t in THRESHOLDS]
+            cells.append(f"{s['error_ratio_median' + suffix]:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
     lines += [f"- `{m}`: {METHODS[m]}" for m in summary]

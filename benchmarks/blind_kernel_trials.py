@@ -113,7 +113,7 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     # denoise=False: the "den" strategies denoise above, the others search on y itself
     config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
                                 kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True,
-                                denoise=False)
+                                denoise=False, k_thresh=args.k_thresh, refit=args.refit)
     k, _ = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
                          generator=torch.Generator().manual_seed(seed),
                          params=None if args.pan == "product" else pan_params(args.pan))
@@ -184,6 +184,9 @@ def main() -> None:
     p.add_argument("--pan", default="", help='Pan-L0 settings changed from the published ones, e.g. '
                    '"lambda_pixel=0,xk_iter=10"; "product": the settings blinddps deblur uses '
                    '(kernel_search.search_params)')
+    p.add_argument("--k-thresh", type=float, default=KernelSearchConfig.k_thresh,
+                   help="the search's final threshold max / K (with --pan product; --pan sets its own)")
+    p.add_argument("--refit", action="store_true", help="search again at the size the found kernel fills")
     p.add_argument("--den-scale", type=float, default=1.0, help="-den: the denoiser's noise level, x the estimated one")
     p.add_argument("--em-steps", type=int, default=20, help="-em: steps of the blind proximal refinement")
     p.add_argument("--em-start", type=float, default=0.5, help="-em: step fraction where the kernel starts to move")

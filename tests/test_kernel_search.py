@@ -5,7 +5,9 @@ import torch
 from blinddps.baselines import PanL0Params, pan_l0_kernel
 from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
-from blinddps.solvers.kernel_search import KernelSearchConfig, prior_denoised, prox_latent, search_kernel
+from blinddps.physics.kernel_geometry import pad_kernel_to
+from blinddps.solvers.kernel_search import (KernelSearchConfig, kernel_extent, prior_denoised, prox_latent, search_kernel,
+                                            search_params)
 from toy_kernels import l_shaped_kernel
 from toy_priors import TinyConvNet, gaussian_prior, make_prior
 
@@ -143,3 +145,28 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     y = conv_circular(_scene(), l_shaped_kernel(7))
     finer, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
     assert torch.equal(finer, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)))
+
+
+def test_kernel_extent_is_the_centred_square_holding_every_value():
+    k = torch.zeros(2, 1, 21, 21)
+    k[0, 0, 10, 10] = 1.0
+    assert kernel_extent(k[:1]) == 1
+    k[1, 0, 13, 5] = 0.2  # 3 rows below, 5 columns left of the origin (10, 10)
+    assert kernel_extent(k[1:]) == 11 and kernel_extent(k) == 11  # the batch's largest
+    assert kernel_extent(torch.zeros(1, 1, 9, 9)) == 1
+
+
+def test_refit_searches_again_at_the_size_the_kernel_fills():
+    """refit: a 7 px blur searched in a 41 px support is searched again at its extent plus
+    the margins, and the result, padded back to 41 px, is exactly that second search's; a
+    support the kernel fills is left alone."""
+    y = conv_circular(_scene(64), l_shaped_kernel(7))
+    plain = KernelSearchConfig(denoise=False, k_thresh=5.0)
+    first, _ = search_kernel(y, 41, config=plain)
+    fitted = kernel_extent(first) + 2 * plain.refit_margin
+    assert fitted < 0.75 * 41
+    refit, _ = search_kernel(y, 41, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
+    assert refit.shape == (1, 1, 41, 41)
+    assert torch.equal(refit, pad_kernel_to(pan_l0_kernel(y, fitted, params=search_params(plain, fitted)), 41))
+    small, _ = search_kernel(y, 9, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
+    assert torch.equal(small, search_kernel(y, 9, config=plain)[0])

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..baselines._l0_ops import l0_deblur
 from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel
-from ..physics.kernel_geometry import delta_kernel
+from ..physics.kernel_geometry import delta_kernel, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
 from .proximal import ProximalConfig, ProximalSampler, denoise_kernel, estimate_noise
@@ -49,6 +49,11 @@ class KernelSearchConfig:
         of Pan's sqrt(0.5)) and 10 x/k alternations per level instead of 5: on 8 training
         photos with 64 px blur +1.9 dB (MNC 0.65 -> 0.70), while with 32 px blur the same
         change cost 0.3 dB (noise 0.01) and 1.0 dB (noise-free).
+    k_thresh: the final kernel keeps the values of at least max / k_thresh (Pan's published 20
+        leaves a halo of small values over a large support).
+    refit: after the search, search again at the size the found kernel fills (its extent plus
+        refit_margin pixels, odd), when that is under 3/4 of kernel_size; the result is padded
+        back to kernel_size. A support larger than the blur only adds values to fit the noise.
     """
 
     latent: str = "l0"
@@ -60,6 +65,9 @@ class KernelSearchConfig:
     denoise: bool = True
     lambda_pixel: float = 0.0
     large_kernel: int = 48
+    k_thresh: float = 20.0
+    refit: bool = False
+    refit_margin: int = 6
 
     def __post_init__(self):
         if self.latent not in LATENTS:
@@ -70,6 +78,8 @@ class KernelSearchConfig:
             raise ValueError(f"lambda_pixel must be >= 0, got {self.lambda_pixel}")
         if not 0 <= self.kernel_prior_t < 1000:
             raise ValueError(f"kernel_prior_t must be in [0, 1000), got {self.kernel_prior_t}")
+        if self.k_thresh < 1 or self.refit_margin < 0:
+            raise ValueError("k_thresh >= 1 and refit_margin >= 0 are required")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,8 +151,19 @@ def search_params(config: KernelSearchConfig, kernel_size: int) -> PanL0Params:
     """Pan's published settings with config.lambda_pixel, and for kernels larger than
     config.large_kernel a finer pyramid with more alternations per level."""
     if kernel_size > config.large_kernel:
-        return PanL0Params(lambda_pixel=config.lambda_pixel, pyramid_ratio=0.8, xk_iter=10)
-    return PanL0Params(lambda_pixel=config.lambda_pixel)
+        return PanL0Params(lambda_pixel=config.lambda_pixel, pyramid_ratio=0.8, xk_iter=10, k_thresh=config.k_thresh)
+    return PanL0Params(lambda_pixel=config.lambda_pixel, k_thresh=config.k_thresh)
+
+
+def kernel_extent(kernel: Tensor) -> int:
+    """The side of the smallest square centred on the origin (K // 2) that holds every non-zero
+    value of kernel (B, 1, K, K), the largest over the batch (odd, at most K)."""
+    size = kernel.shape[-1]
+    rows, cols = torch.nonzero(kernel.amax(dim=(0, 1)) > 0, as_tuple=True)
+    if rows.numel() == 0:
+        return 1
+    reach = int(torch.cat([(rows - size // 2).abs(), (cols - size // 2).abs()]).max())
+    return min(2 * reach + 1, size)
 
 
 def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | None = None,
@@ -173,6 +194,12 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
         if kernel_prior is None:
             raise ValueError("kernel_prior_t > 0 needs a kernel prior")
         refine = prior_refiner(kernel_prior, config.kernel_prior_t, autocast=config.autocast, tally=tally)
-    params = search_params(config, kernel_size) if params is None else params
-    kernel = pan_l0_kernel(y, kernel_size + 1 - kernel_size % 2, params=params, latent=latent, refine=refine)
+    size = kernel_size + 1 - kernel_size % 2
+    kernel = pan_l0_kernel(y, size, params=search_params(config, kernel_size) if params is None else params,
+                           latent=latent, refine=refine)
+    fitted = kernel_extent(kernel) + 2 * config.refit_margin
+    if config.refit and fitted < 0.75 * size:  # the blur is smaller than its support: search it at its size
+        small = pan_l0_kernel(y, fitted, params=search_params(config, fitted) if params is None else params,
+                              latent=latent, refine=refine)
+        kernel = pad_kernel_to(small, size)
     return kernel, sum(tally)

@@ -186,7 +186,8 @@ def main() -> None:
                    '(kernel_search.search_params)')
     p.add_argument("--k-thresh", type=float, default=KernelSearchConfig.k_thresh,
                    help="the search's final threshold max / K (with --pan product; --pan sets its own)")
-    p.add_argument("--refit", action="store_true", help="search again at the size the found kernel fills")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=KernelSearchConfig.refit,
+                   help="search again at the size the found kernel fills (KernelSearchConfig.refit)")
     p.add_argument("--den-scale", type=float, default=1.0, help="-den: the denoiser's noise level, x the estimated one")
     p.add_argument("--em-steps", type=int, default=20, help="-em: steps of the blind proximal refinement")
     p.add_argument("--em-start", type=float, default=0.5, help="-em: step fraction where the kernel starts to move")

@@ -29,11 +29,12 @@ def _configured(prior, image_size: int = 16, spatial_multiple: int = 4):
 
 def test_l0_latent_is_pan_l0():
     y = conv_circular(_scene(), l_shaped_kernel(7))
-    ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False, lambda_pixel=4e-3))
+    published = KernelSearchConfig(latent="l0", denoise=False, lambda_pixel=4e-3, k_thresh=20.0)
+    ours, _ = search_kernel(y, 7, config=published)
     assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params()))
-    # the default drops Pan's intensity term (lambda_pixel 0)
+    # the default drops Pan's intensity term (lambda_pixel 0) and keeps values over max / 5
     ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False))
-    assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0)))
+    assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0, k_thresh=5.0)))
 
 
 def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
@@ -42,7 +43,8 @@ def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
     y = (conv_circular(x, l_shaped_kernel(7).float()) + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
     prior = _configured(gaussian_prior(ImageTransform(), 3, "", std=0.6))
     ours, _ = search_kernel(y, 7, image_prior=prior)
-    assert torch.equal(ours, pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0)))
+    expected = pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0, k_thresh=5.0))
+    assert torch.equal(ours, expected)
 
 
 def test_prior_denoised_removes_noise_and_keeps_shapes():
@@ -99,6 +101,8 @@ def test_missing_priors_and_bad_settings_are_refused():
         KernelSearchConfig(latent="sharp")
     with pytest.raises(ValueError):
         KernelSearchConfig(latent_steps=0)
+    with pytest.raises(ValueError, match="k_thresh"):
+        KernelSearchConfig(k_thresh=0.5)
 
 
 def test_kernel_prior_refinement_is_called_per_kernel_step():
@@ -136,15 +140,16 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     pixels, a finer one (0.8, 10) beyond; lambda_pixel follows the config either way."""
     import math
 
-    from blinddps.solvers.kernel_search import search_params
     config = KernelSearchConfig(lambda_pixel=1e-3)
     small, large = search_params(config, 33), search_params(config, 65)
     assert (small.pyramid_ratio, small.xk_iter) == (math.sqrt(0.5), 5)
     assert (large.pyramid_ratio, large.xk_iter) == (0.8, 10)
     assert small.lambda_pixel == large.lambda_pixel == 1e-3
+    assert small.k_thresh == large.k_thresh == 5.0 and search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
     y = conv_circular(_scene(), l_shaped_kernel(7))
     finer, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
-    assert torch.equal(finer, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)))
+    params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10, k_thresh=5.0)
+    assert torch.equal(finer, pan_l0_kernel(y, 7, params=params))
 
 
 def test_kernel_extent_is_the_centred_square_holding_every_value():

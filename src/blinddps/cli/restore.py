@@ -314,6 +314,9 @@ def restore_options(func):
                           "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
         click.option("--prox-search-denoise/--no-prox-search-denoise", default=ProxSettings.search_denoise,
                      show_default=True, help="Search the kernel on the photo denoised by the image prior first."),
+        click.option("--prox-search-refit/--no-prox-search-refit", default=ProxSettings.search_refit,
+                     show_default=True, help="Search again at the size the found kernel fills, when it is much "
+                                             "smaller than --kernel-size."),
         click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_lambda, show_default=True,
                      help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),

@@ -65,6 +65,8 @@ class ProxSettings:
         `kernel_prior`).  Default: "l0" on the photo denoised by the image prior (Pan-L0's
         coarse-to-fine loop without its intensity term), then the image restored with that
         kernel (benchmarks/results/blind-kernel-trials.md).
+    search_refit: search again at the size the found kernel fills, when it is much smaller
+        than the kernel size asked for (`KernelSearchConfig.refit`).
     search_lambda: lambda of that restoration (in place of lam): a found kernel is never
         exact, and more weight on the prior forgives its errors (on 8 training photos with
         found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with
@@ -81,6 +83,7 @@ class ProxSettings:
     search_steps: int = 6
     kernel_prior_t: int = 0
     search_denoise: bool = True
+    search_refit: bool = True
     search_lambda: float = 12.0
 
     def __post_init__(self) -> None:
@@ -207,7 +210,7 @@ DPS_OPTIONS = {"steps": "steps", "sampler": "sampler", "step_size": "step_size",
 PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_start", "prox_renoise": "renoise",
                 "border": "border", "prox_search": "search", "prox_search_steps": "search_steps",
                 "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
-                "prox_search_lambda": "search_lambda"}
+                "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

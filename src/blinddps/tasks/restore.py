@@ -256,6 +256,7 @@ def kernel_search_config(config: RestoreConfig, autocast: bool) -> KernelSearchC
     """The blind kernel search's settings from the task's (config.prox.search != "none")."""
     return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
                               kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
+                              refit=config.prox.search_refit,
                               autocast=autocast)
 
 

@@ -376,7 +376,7 @@ def test_quarter_pixel_error_ratio_forgives_a_kernel_half_a_pixel_off():
     """A kernel off its true position by half a pixel deconvolves to the image half a pixel off:
     Levin's 1/4-px alignment forgives that, the integer alignment charges it as error."""
     from blinddps.bench.data import Case, Measurement
-    from blinddps.bench.evaluate import kernel_error_ratio
+    from blinddps.bench.evaluate import kernel_error_ratios
     from blinddps.physics import Blur
 
     def gaussian(cy: float, cx: float) -> torch.Tensor:
@@ -391,7 +391,8 @@ def test_quarter_pixel_error_ratio_forgives_a_kernel_half_a_pixel_off():
     y = Blur("circular")(sharp, kernel=truth[None, None])
     m = Measurement(Case(0, "c", None), sharp, y, truth, 15, 7)
     config = BenchConfig(images="levin09", out="unused", task="levin")
-    assert kernel_error_ratio(m, truth, config, subpixel=4) == pytest.approx(1.0, abs=1e-6)
-    half = gaussian(7.5, 7.0)
-    integer, quarter = kernel_error_ratio(m, half, config), kernel_error_ratio(m, half, config, subpixel=4)
+    exact = kernel_error_ratios(m, truth, config)
+    assert exact == {"error_ratio": pytest.approx(1.0, abs=1e-6), "error_ratio_quarter": pytest.approx(1.0, abs=1e-6)}
+    half = kernel_error_ratios(m, gaussian(7.5, 7.0), config)
+    integer, quarter = half["error_ratio"], half["error_ratio_quarter"]
     assert quarter < 1.3 and integer > 2 * quarter, (integer, quarter)

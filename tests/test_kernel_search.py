@@ -32,9 +32,9 @@ def test_l0_latent_is_pan_l0():
     published = KernelSearchConfig(latent="l0", denoise=False, lambda_pixel=4e-3, k_thresh=20.0)
     ours, _ = search_kernel(y, 7, config=published)
     assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params()))
-    # the default drops Pan's intensity term (lambda_pixel 0) and keeps values over max / 5
+    # the default drops Pan's intensity term (lambda_pixel 0)
     ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False))
-    assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0, k_thresh=5.0)))
+    assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0)))
 
 
 def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
@@ -43,7 +43,7 @@ def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
     y = (conv_circular(x, l_shaped_kernel(7).float()) + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
     prior = _configured(gaussian_prior(ImageTransform(), 3, "", std=0.6))
     ours, _ = search_kernel(y, 7, image_prior=prior)
-    expected = pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0, k_thresh=5.0))
+    expected = pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0))
     assert torch.equal(ours, expected)
 
 
@@ -145,10 +145,11 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     assert (small.pyramid_ratio, small.xk_iter) == (math.sqrt(0.5), 5)
     assert (large.pyramid_ratio, large.xk_iter) == (0.8, 10)
     assert small.lambda_pixel == large.lambda_pixel == 1e-3
-    assert small.k_thresh == large.k_thresh == 5.0 and search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
+    assert small.k_thresh == large.k_thresh == 20.0
+    assert search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
     y = conv_circular(_scene(), l_shaped_kernel(7))
     finer, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
-    params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10, k_thresh=5.0)
+    params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)
     assert torch.equal(finer, pan_l0_kernel(y, 7, params=params))
 
 

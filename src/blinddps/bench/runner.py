@@ -19,7 +19,7 @@ from ..priors import DiffusionPrior
 from .cache import ResultCache
 from .config import DIFFUSION_METHODS, BenchConfig
 from .data import Case, list_cases, load_measurement, resolve_images
-from .evaluate import aligned_psnr, evaluate, evaluate_lpips, kernel_error_ratio, lpips_model
+from .evaluate import aligned_psnr, evaluate, evaluate_lpips, kernel_error_ratios, lpips_model
 from .figure import benchmark_figure
 from .methods import MethodOutput, load_priors, run_method
 from .report import run_header, write_reports
@@ -86,9 +86,10 @@ class _Runner:
         return records
 
     def add_report_metrics(self, cases: list[Case], records: list[dict], lpips_net: LPIPS | None) -> None:
-        """metrics['psnr_aligned'], 'error_ratio_quarter' (and 'lpips' with a model) of every
-        record, scored from its cached output image and kernel and never stored in the cache,
-        so that metrics added later need no rerun of the methods."""
+        """metrics['psnr_aligned'] (and 'lpips' with a model) of every record, scored from its
+        cached output image and never stored in the cache, so that metrics added later need no
+        rerun of the methods; 'error_ratio_quarter' from the cached kernel where the record
+        predates it."""
         by_item = {(r["method"], r["index"]): r for r in records}
         for case in cases:
             m = load_measurement(case, self.config)
@@ -96,8 +97,8 @@ class _Runner:
                 image = self.cache.image(method, case)
                 metrics = by_item[method, case.index]["metrics"]
                 metrics["psnr_aligned"] = aligned_psnr(m, image)
-                metrics["error_ratio_quarter"] = kernel_error_ratio(m, self.cache.kernel(method, case), self.config,
-                                                                    subpixel=4)
+                if "error_ratio_quarter" not in metrics:  # records cached before it was scored with the run
+                    metrics.update(kernel_error_ratios(m, self.cache.kernel(method, case), self.config))
                 if lpips_net is not None:
                     metrics["lpips"] = evaluate_lpips(m, image, lpips_net)
 

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from blinddps.baselines.deconv import deconv_hyper_laplacian
 
-__all__ = ["error_ratio", "sse_upto_shift", "success_rate", "levin_deconv"]
+__all__ = ["error_ratio", "error_ratios", "sse_upto_shift", "success_rate", "levin_deconv"]
 
 
 def levin_deconv(y: Tensor, kernel: Tensor) -> Tensor:
@@ -96,11 +96,30 @@ def error_ratio(
     x_true, y (B, C, H, W) in [0, 1]; k_est, k_true (B|1, 1, K, K) or (K, K), sizes may differ;
     deconv(y, kernel) -> x. max_shift None -> floor(K_est / 2). Returns (B,), >= ~1.
     """
+    return error_ratios(x_true, y, k_est, k_true, deconv, max_shift=max_shift, subpixels=(subpixel,), crop=crop)[subpixel]
+
+
+def error_ratios(
+    x_true: Tensor,
+    y: Tensor,
+    k_est: Tensor,
+    k_true: Tensor,
+    deconv: Callable[[Tensor, Tensor], Tensor] = levin_deconv,
+    *,
+    max_shift: int | None = None,
+    subpixels: Sequence[int] = (1, 4),
+    crop: int = 15,
+) -> dict[int, Tensor]:
+    """`error_ratio` at several alignment steps (1/subpixel pixel) from ONE pair of
+    deconvolutions (the costly part): {subpixel: (B,)}."""
     if max_shift is None:
         max_shift = k_est.shape[-1] // 2
-    sse_est = sse_upto_shift(deconv(y, k_est), x_true, max_shift, subpixel, crop)
-    sse_true = sse_upto_shift(deconv(y, k_true), x_true, max_shift, subpixel, crop)
-    return sse_est / sse_true.clamp_min(torch.finfo(sse_true.dtype).tiny)
+    est, ref = deconv(y, k_est), deconv(y, k_true)
+    out = {}
+    for s in subpixels:
+        sse_true = sse_upto_shift(ref, x_true, max_shift, s, crop)
+        out[s] = sse_upto_shift(est, x_true, max_shift, s, crop) / sse_true.clamp_min(torch.finfo(sse_true.dtype).tiny)
+    return out
 
 
 def success_rate(ratios: Tensor | Sequence[float], thresholds: Sequence[float] = (2.0, 3.0)) -> dict[float, float]:

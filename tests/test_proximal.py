@@ -372,6 +372,19 @@ def test_restore_config_checks_method_and_border_and_resolves_auto():
     assert RestoreConfig(method="prox").sampler_name() == "prox"
 
 
+def test_restore_config_options_are_the_flat_names_of_the_nested_settings():
+    """from_options maps the command line's flat names onto the sampler blocks, options is its
+    inverse, replace takes either, to_dict / from_dict round-trip, and a misspelt name fails."""
+    config = RestoreConfig.from_options(steps=40, prox_steps=7, prox_lambda=3.0, border="circular", seed=5)
+    assert (config.dps.steps, config.prox.steps, config.prox.lam, config.prox.border) == (40, 7, 3.0, "circular")
+    assert config.steps == 7 and config.replace(method="dps").steps == 40  # the running sampler's steps
+    assert RestoreConfig.from_options(**config.options()) == config
+    assert RestoreConfig.from_dict(config.to_dict()) == config
+    assert config.replace(prox_search_refit=False).prox.search_refit is False
+    with pytest.raises(TypeError):
+        RestoreConfig.from_options(prox_stepz=3)
+
+
 def test_a_non_square_kernel_restores_like_the_same_kernel_padded_square(natural):
     """A 15x3 kernel and the same kernel zero-padded to 15x15 are the same blur (the origin
     c = K // 2 stays on the same pixel).  Either refuse the non-square one, or restore like the

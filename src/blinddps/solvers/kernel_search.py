@@ -63,7 +63,10 @@ class KernelSearchConfig:
         MNC 0.677 -> 0.718, 20.90 -> 21.27 dB aligned (k_thresh 20; with k_thresh 5: 0.661 ->
         0.710, 21.18 -> 21.56, 6 photos up, 3 down by at most 0.55 dB); on 8 with 32 px blur
         (k_thresh 5) 25.34 -> 25.41 dB. Levin's kernels (13-27 px, searched at their own size)
-        never trigger it.
+        never trigger it. Not the default: on the benchmarks, measured together with the
+        fourth-stage image prior, the kernels' MNC rose on every photo set but aligned PSNR fell
+        (benchmarks/results/README.md), and on 8 training photos through turbulence (Gaussian
+        blur, std 3) it gave MNC 0.870 -> 0.911 but 24.84 -> 24.73 dB.
     """
 
     latent: str = "l0"
@@ -76,7 +79,7 @@ class KernelSearchConfig:
     lambda_pixel: float = 0.0
     large_kernel: int = 48
     k_thresh: float = 20.0
-    refit: bool = True
+    refit: bool = False
     refit_margin: int = 6
 
     def __post_init__(self):

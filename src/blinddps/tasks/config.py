@@ -66,7 +66,8 @@ class ProxSettings:
         coarse-to-fine loop without its intensity term), then the image restored with that
         kernel (benchmarks/results/blind-kernel-trials.md).
     search_refit: search again at the size the found kernel fills, when it is much smaller
-        than the kernel size asked for (`KernelSearchConfig.refit`).
+        than the kernel size asked for (`KernelSearchConfig.refit`; off by default: better
+        kernels by MNC, not better photos, in the benchmarks).
     search_lambda: lambda of that restoration (in place of lam): a found kernel is never
         exact, and more weight on the prior forgives its errors (on 8 training photos with
         found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with
@@ -83,7 +84,7 @@ class ProxSettings:
     search_steps: int = 6
     kernel_prior_t: int = 0
     search_denoise: bool = True
-    search_refit: bool = True
+    search_refit: bool = False
     search_lambda: float = 12.0
 
     def __post_init__(self) -> None:

@@ -45,8 +45,9 @@ class JobCancelled(JobError):
 @dataclass(frozen=True)
 class JobSettings:
     """What the page asks for.  task: a key of TASKS; method: auto / dps / prox ("auto": the
-    proximal sampler, for every task; it leaves turbulence's tilt unestimated, DPS estimates one); steps: the sampler's steps (DPS
-    steps or proximal steps, whichever runs); samples: posterior samples (> 1 adds a std map)."""
+    proximal sampler, for every task; it leaves turbulence's tilt unestimated, DPS estimates
+    one); steps: the sampler's steps (DPS steps or proximal steps, whichever runs); samples:
+    posterior samples (> 1 adds a std map)."""
 
     task: str = "blind"
     method: str = "auto"

@@ -32,9 +32,9 @@ CONVENTIONS = """\
 - Error ratio (1/4 px): the same ratio with both deconvolutions aligned to the truth in steps
   of 1/4 pixel (Fourier phase shifts), as Levin et al.'s own `comp_upto_shift` aligns, so a
   kernel whose centre sits between pixels is not charged for the half-pixel shift of its
-  result; scored at report time from the cached kernel. The literature's Levin figures use
-  this alignment; the integer-shift column stays for comparison with earlier runs. (Scored
-  with the run; records cached before that get it at report time from the cached kernel.)
+  result; scored with the run from the same two deconvolutions (records cached before it:
+  at report time, from the cached kernel). The literature's Levin figures use this
+  alignment; the integer-shift column stays for comparison with earlier runs.
 - PSNR aligned: the PSNR after the best integer shift of the output (|s| <= min(K_true // 2,
   16) px per axis), over the image minus max(border, that bound) pixels at each side. A blind
   estimate is only defined up to a translation (its kernel may sit off-centre), which plain

@@ -210,9 +210,10 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
     size = kernel_size + 1 - kernel_size % 2
     kernel = pan_l0_kernel(y, size, params=search_params(config, kernel_size) if params is None else params,
                            latent=latent, refine=refine)
-    fitted = kernel_extent(kernel) + 2 * config.refit_margin
-    if config.refit and fitted < 0.75 * size:  # the blur is smaller than its support: search it at its size
-        small = pan_l0_kernel(y, fitted, params=search_params(config, fitted) if params is None else params,
-                              latent=latent, refine=refine)
-        kernel = pad_kernel_to(small, size)
+    if config.refit:
+        fitted = kernel_extent(kernel) + 2 * config.refit_margin
+        if fitted < 0.75 * size:  # the blur is smaller than its support: search it at its size
+            small = pan_l0_kernel(y, fitted, params=search_params(config, fitted) if params is None else params,
+                                  latent=latent, refine=refine)
+            kernel = pad_kernel_to(small, size)
     return kernel, sum(tally)

@@ -108,13 +108,13 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     if parts[0] != "pan" or not set(parts[1:]) <= {"prox", "l0", "kprior", "den", "em"}:
         raise ValueError(f"unknown strategy {strategy!r}")
     if "den" in parts:
-        y = prior_denoised(y, priors["image"], autocast=True, scale=args.den_scale)
+        y = prior_denoised(y, priors["search"], autocast=True, scale=args.den_scale)
     latent = ("prox-l0" if "l0" in parts else "prox") if "prox" in parts else "l0"
     # denoise=False: the "den" strategies denoise above, the others search on y itself
     config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
                                 kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True,
-                                denoise=False, k_thresh=args.k_thresh, refit=args.refit)
-    k, _ = search_kernel(y, size, image_prior=priors["image"], kernel_prior=priors.get("kernel"), config=config,
+                                denoise=False, k_thresh=args.k_thresh, refit=args.refit, views=args.views)
+    k, _ = search_kernel(y, size, image_prior=priors["search"], kernel_prior=priors.get("kernel"), config=config,
                          generator=torch.Generator().manual_seed(seed),
                          params=None if args.pan == "product" else pan_params(args.pan))
     return k[0, 0].float()
@@ -124,6 +124,7 @@ def run_item(job: tuple) -> list[dict]:
     index, name, x, args = job
     torch.set_num_threads(1)
     priors = {"image": load_prior("natural-rgb")}
+    priors["search"] = load_prior(args.search_prior) if args.search_prior else priors["image"]
     if any("kprior" in s or s == "chain" for s in args.strategies):
         priors["kernel"] = load_prior(args.kernel_prior, kind="kernel")
     y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
@@ -188,6 +189,10 @@ def main() -> None:
                    help="the search's final threshold max / K (with --pan product; --pan sets its own)")
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=KernelSearchConfig.refit,
                    help="search again at the size the found kernel fills (KernelSearchConfig.refit)")
+    p.add_argument("--search-prior", default=ProxSettings.search_prior,
+                   help="image prior of the search (denoising, prox latents); '': natural-rgb, the restoring one")
+    p.add_argument("--views", type=int, default=KernelSearchConfig.views,
+                   help="views of the photo searched, kernels merged (KernelSearchConfig.views)")
     p.add_argument("--den-scale", type=float, default=1.0, help="-den: the denoiser's noise level, x the estimated one")
     p.add_argument("--em-steps", type=int, default=20, help="-em: steps of the blind proximal refinement")
     p.add_argument("--em-start", type=float, default=0.5, help="-em: step fraction where the kernel starts to move")

@@ -396,3 +396,27 @@ def test_quarter_pixel_error_ratio_forgives_a_kernel_half_a_pixel_off():
     half = kernel_error_ratios(m, gaussian(7.5, 7.0), config)
     integer, quarter = half["error_ratio"], half["error_ratio_quarter"]
     assert quarter < 1.3 and integer > 2 * quarter, (integer, quarter)
+
+
+def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_priors):
+    """--prox NAME=VALUE: typed by the setting's default, applied to the proximal rows' config,
+    part of their cache key (a refit run must not reuse a plain run's kernels), and so is the
+    search prior (its content), unless it is the image prior ("")."""
+    from blinddps.bench.config import parse_prox_option
+
+    assert parse_prox_option("prox-search-refit=true") == ("prox_search_refit", True)
+    assert parse_prox_option("prox_search_lambda=6") == ("prox_search_lambda", 6.0)
+    for bad in ("border=circular", "prox_search_refit", "prox_search_refit=maybe", "prox_steps=two", "zeta=1"):
+        with pytest.raises(ValueError, match="--prox"):
+            parse_prox_option(bad)
+    plain = tiny_config(tmp_path, tmp_path / "out", tiny_priors)
+    refit = plain.replace(prox_options=("prox-search-refit=true",))
+    assert refit.restore_config().prox.search_refit and not plain.restore_config().prox.search_refit
+    assert refit.method_settings("prox")["search"]["refit"] is True
+    assert refit.method_settings("prox") != plain.method_settings("prox")
+    assert refit.method_settings("prox-oracle") == plain.method_settings("prox-oracle")  # no search there
+    assert plain.method_settings("prox")["search"]["prior"].startswith("natural-rgb-3@")  # the product's
+    assert "prior" not in plain.replace(search_prior="").method_settings("prox")["search"]  # = the image prior's
+    paired = plain.replace(search_prior=tiny_priors["image"])
+    assert paired.method_settings("prox")["search"]["prior"].startswith(tiny_priors["image"])
+    assert paired.restore_config().prox.search_prior == tiny_priors["image"]

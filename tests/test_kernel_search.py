@@ -5,9 +5,9 @@ import torch
 from blinddps.baselines import PanL0Params, pan_l0_kernel
 from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
-from blinddps.physics.kernel_geometry import pad_kernel_to
-from blinddps.solvers.kernel_search import (KernelSearchConfig, kernel_extent, prior_denoised, prox_latent, search_kernel,
-                                            search_params)
+from blinddps.physics.kernel_geometry import align_kernel, pad_kernel_to, shift_kernel
+from blinddps.solvers.kernel_search import (VIEWS, KernelSearchConfig, _unview, _view, kernel_extent, merge_kernels,
+                                            prior_denoised, prox_latent, search_kernel, search_params)
 from toy_kernels import l_shaped_kernel
 from toy_priors import TinyConvNet, gaussian_prior, make_prior
 
@@ -176,3 +176,56 @@ def test_refit_searches_again_at_the_size_the_kernel_fills():
     assert torch.equal(refit, pad_kernel_to(pan_l0_kernel(y, fitted, params=search_params(plain, fitted)), 41))
     small, _ = search_kernel(y, 9, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
     assert torch.equal(small, search_kernel(y, 9, config=plain)[0])
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_view_of_a_blurred_photo_is_the_view_blurred_by_the_viewed_kernel(view):
+    """The search's views map the blur with the photo: view(x * k) = view(x) * view(k) (circular,
+    odd K, origin at the centre), and _unview maps the viewed kernel back to k exactly."""
+    x = torch.rand(1, 3, 24, 20, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    k = l_shaped_kernel(7).double()
+    torch.testing.assert_close(_view(conv_circular(x, k), *view), conv_circular(_view(x, *view), _view(k, *view)))
+    assert torch.equal(_unview(_view(k, *view), *view), k)
+
+
+def test_align_kernel_undoes_whole_pixel_shifts_per_sample():
+    k = torch.cat([l_shaped_kernel(9), l_shaped_kernel(9).transpose(-2, -1)])  # (2, 1, 9, 9)
+    moved = shift_kernel(k, torch.tensor([[2, -1], [-1, 3]]))  # nothing leaves the support
+    assert torch.equal(align_kernel(moved, k), k)
+    assert torch.equal(align_kernel(k, k), k)
+    assert torch.equal(align_kernel(moved, k[:1])[0], k[0])  # one reference for the batch
+
+
+def test_merged_kernels_are_the_geometric_mean_of_the_aligned_estimates():
+    """merge_kernels: each estimate aligned to the first, their geometric mean (what only one
+    estimate has is dropped), re-thresholded, on the simplex."""
+    k = l_shaped_kernel(9)
+    other = k.clone()
+    other[..., 4, 4] += 0.2
+    other = other / other.sum()
+    merged = merge_kernels([k, shift_kernel(other, (2, 1))], k_thresh=20.0)
+    expected = (k * other).sqrt()
+    torch.testing.assert_close(merged, expected / expected.sum())
+    haze = torch.full_like(k, 1.0 / 81)  # one estimate spread over the whole support
+    halo = merge_kernels([k, haze], k_thresh=20.0)
+    assert merged.min() >= 0 and abs(float(halo.sum()) - 1) < 1e-6
+    assert torch.equal(halo > 0, k > 0)  # only the shared support survives
+    torch.testing.assert_close(halo, k.sqrt() / k.sqrt().sum())  # sqrt(k / 81), normalised
+
+
+
+def test_views_search_each_view_and_merge_their_kernels():
+    """views=2: the kernel is the merge of the search on the photo and the search on its
+    transpose (mapped back); views=1 is the plain search."""
+    y = conv_circular(_scene(48), l_shaped_kernel(7))
+    plain = KernelSearchConfig(denoise=False)
+    one, _ = search_kernel(y, 7, config=plain)
+    flipped, _ = search_kernel(y.transpose(-2, -1), 7, config=plain)
+    two, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, views=2))
+    assert torch.equal(two, merge_kernels([one, flipped.transpose(-2, -1)], plain.k_thresh))
+    assert two.shape == (1, 1, 7, 7) and two.min() >= 0 and abs(float(two.sum()) - 1) < 1e-6
+    with pytest.raises(ValueError, match="views"):
+        KernelSearchConfig(views=5)
+    # the record (and the bench's cache key) says how several views were merged
+    assert KernelSearchConfig(views=2).to_dict()["merge"] == "geometric-mean"
+    assert "merge" not in plain.to_dict()

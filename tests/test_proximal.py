@@ -381,6 +381,8 @@ def test_restore_config_options_are_the_flat_names_of_the_nested_settings():
     assert RestoreConfig.from_options(**config.options()) == config
     assert RestoreConfig.from_dict(config.to_dict()) == config
     assert config.replace(prox_search_refit=False).prox.search_refit is False
+    paired = config.replace(prox_search_prior="natural-rgb")
+    assert paired.prox.search_prior == "natural-rgb" and RestoreConfig.from_dict(paired.to_dict()) == paired
     with pytest.raises(TypeError):
         RestoreConfig.from_options(prox_stepz=3)
 
@@ -522,3 +524,30 @@ def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles()
     torch.testing.assert_close(one.estimates["image"], both.estimates["image"][1:], atol=1e-4, rtol=0)
     other = sampler.solve(y[1:], kernel_size=8, generator=_gens(5))
     assert (other.estimates["kernel"] - one.estimates["kernel"]).abs().max() > 1e-2
+
+
+def test_the_kernel_search_runs_on_its_own_prior_and_the_restoration_on_the_image_prior(natural):
+    """ProxSettings.search_prior: the kernel is the one the search finds with THAT prior (by
+    name, or preloaded as priors["search"]), the image the restoration by the task's image
+    prior with that kernel; "" means the image prior; by default the bundled third stage
+    natural-rgb-3 searches (another kernel here than natural-rgb's: the photo is denoised by
+    another denoiser first)."""
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+    own = RestoreConfig(prox=ProxSettings(steps=3, search_prior=""), kernel_size=9, seed=0)
+    third = load_prior("natural-rgb-3", kind="image")
+    reference = deblur(photo, own, priors={"image": natural})
+    paired = deblur(photo, own.replace(prox_search_prior="natural-rgb"), priors={"image": third})
+    preloaded = deblur(photo, own, priors={"image": third, "search": natural})
+    torch.testing.assert_close(paired.kernel, reference.kernel, atol=0, rtol=0)
+    torch.testing.assert_close(preloaded.kernel, reference.kernel, atol=0, rtol=0)
+    known = deblur(photo, own.replace(prox_lambda=own.prox.search_lambda), kernel=paired.kernel,
+                   priors={"image": third})
+    torch.testing.assert_close(paired.image, known.image, atol=1e-6, rtol=0)
+    alone = deblur(photo, own, priors={"image": third})
+    assert (alone.kernel - reference.kernel).abs().max() > 1e-3
+    default = deblur(photo, RestoreConfig(prox=ProxSettings(steps=3), kernel_size=9, seed=0), priors={"image": natural})
+    assert ProxSettings().search_prior == "natural-rgb-3"
+    torch.testing.assert_close(default.kernel, alone.kernel, atol=0, rtol=0)

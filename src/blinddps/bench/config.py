@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
-from ..tasks.config import RestoreConfig
+from ..tasks.config import PROX_OPTIONS, ProxSettings, RestoreConfig
 from ..tasks.restore import kernel_search_config
 
 TASKS = ("motion", "gaussian", "levin", "turbulence")
@@ -18,8 +18,8 @@ METHODS = {
     "dps-oracle": "non-blind DPS with the TRUE kernel (turbulence: and the TRUE tilt) and the image prior "
                   "(an upper bound)",
     "prox": "the proximal sampler, blind (image prior as a denoiser, closed-form image step; the kernel found "
-            "first by RestoreConfig.prox.search, by default Pan-L0's loop on the photo denoised by the image prior; "
-            "tasks.deblur with method='prox')",
+            "first by RestoreConfig.prox.search, by default Pan-L0's loop on the photo and on its transpose, "
+            "denoised by the search prior (--search-prior), the two kernels merged; tasks.deblur with method='prox')",
     "prox-oracle": "the proximal sampler with the TRUE kernel (non-blind: tasks.deblur(kernel=...))",
     "wiener-oracle": "Wiener filter (gradient regulariser) with the TRUE kernel and the regularisation "
                      "weight chosen per image by PSNR against the truth (an upper bound of Wiener)",
@@ -36,6 +36,31 @@ SOLVER_SETTINGS = ("sampler", "step_size", "zeta", "zeta_kernel", "kernel_sparsi
 # Measurement noise (std in [0, 1]) when none is given: the paper's 0.01 (0.02 in [-1, 1]);
 # the Levin files are noise-free and are used as they are.
 DEFAULT_NOISE = {"motion": 0.01, "gaussian": 0.01, "levin": 0.0, "turbulence": 0.01}
+
+
+# Proximal settings the bench fixes itself (border: 'valid' for every task) or takes by its own option.
+_BENCH_OWNED = ("border", "prox_search_prior")
+
+
+def parse_prox_option(text: str) -> tuple[str, object]:
+    """'prox_search_refit=true' -> ('prox_search_refit', True): a proximal setting by its flat
+    option name (`tasks.config.PROX_OPTIONS`, dashes allowed), the value read as the type of
+    its default."""
+    name, sep, value = text.partition("=")
+    name = name.strip().lstrip("-").replace("-", "_")
+    if not sep or name not in PROX_OPTIONS or name in _BENCH_OWNED:
+        allowed = ", ".join(n for n in PROX_OPTIONS if n not in _BENCH_OWNED)
+        raise ValueError(f"--prox {text!r}: expected NAME=VALUE with NAME one of {allowed}")
+    default = getattr(ProxSettings(), PROX_OPTIONS[name])
+    value = value.strip()
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"--prox {text!r}: {name} takes true or false")
+        return name, value.lower() in ("true", "1", "yes")
+    try:
+        return name, type(default)(value)
+    except ValueError as exc:
+        raise ValueError(f"--prox {text!r}: {name} takes a {type(default).__name__}") from exc
 
 
 def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -65,6 +90,10 @@ class BenchConfig:
     noise: Gaussian noise std in [0, 1]; None: DEFAULT_NOISE of the task.
     kernels: optional .npz ("kernels" (N, K, K)): kernel j blurs image j instead of a draw.
     limit: first N measurements only (0: all).
+    search_prior: the image prior of the prox row's kernel search (the product's default;
+        "": image_prior; see `ProxSettings.search_prior`).
+    prox_options: the proximal rows' settings changed from the product's defaults, as
+        (flat option name, value) pairs (`parse_prox_option`); part of their cache key.
     tilt_prior: the tilt prior of the blind methods on the turbulence task (name or file;
         "uniform": none, the tilt then follows the guidance gradient alone).
     padding: border model of the simulated blur and of the diffusion solvers (the Levin
@@ -91,6 +120,8 @@ class BenchConfig:
     kernels: str | None = None
     limit: int = 0
     image_prior: str = "natural-rgb"
+    search_prior: str = ProxSettings.search_prior
+    prox_options: tuple[tuple[str, object], ...] = ()
     kernel_prior: str = "kernel-64"
     tilt_prior: str = "tilt"
     padding: str = "reflect"
@@ -112,6 +143,9 @@ class BenchConfig:
             raise ValueError("crop and limit must be >= 0")
         if self.noise is not None and self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
+        object.__setattr__(self, "prox_options", tuple(
+            parse_prox_option(o) if isinstance(o, str) else tuple(o) for o in self.prox_options))
+        self.restore_config()  # a bad proximal setting fails here, not after the first rows
         if self.task == "turbulence" and self.kernels:
             raise ValueError("the turbulence task draws its own Gaussian kernels: a kernels file is not used")
 
@@ -158,6 +192,8 @@ class BenchConfig:
             if method == "prox" and rc.prox.search != "none":  # the blind row's kernel search
                 # every KernelSearchConfig field, so that a new search default is a new cache key
                 out["search"] = {**kernel_search_config(rc, bool(rc.autocast)).to_dict(), "lambda": rc.prox.search_lambda}
+                if self.search_prior:  # "": the image prior, already in the key
+                    out["search"]["prior"] = prior_fingerprint(self.search_prior)
                 if rc.prox.kernel_prior_t > 0:
                     out["kernel_prior"] = prior_fingerprint(self.kernel_prior)
             return out
@@ -172,7 +208,8 @@ class BenchConfig:
         """The task settings of the proximal rows: 'valid' borders for every task (no border
         model assumed, so also right for Levin's circular files, whose 255 px sides no network
         grid divides), the noise level as simulated."""
-        return RestoreConfig.from_options(image_prior=self.image_prior, kernel_prior=self.kernel_prior, border="valid",
+        return RestoreConfig.from_options(image_prior=self.image_prior, prox_search_prior=self.search_prior,
+                                          kernel_prior=self.kernel_prior, border="valid", **dict(self.prox_options),
                                           noise=self.noise_std, max_size=0, device=str(self.device), **changes)
 
     def replace(self, **changes) -> "BenchConfig":

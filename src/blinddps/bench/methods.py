@@ -46,6 +46,8 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
     priors = {}
     if needed & set(DIFFUSION_METHODS):
         priors["image"] = load_task_prior("image", config.image_prior, config.device, str(config.steps))
+    if "prox" in needed and config.search_prior:
+        priors["search"] = load_task_prior("image", config.search_prior, config.device, "")
     if "blinddps" in needed:
         priors["kernel"] = load_task_prior("kernel", config.kernel_prior, config.device, str(config.steps))
     blind = needed & {"blinddps", "blinddps-uniform"}
@@ -133,7 +135,8 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         search = known is None and config.restore_config().prox.search != "none"
         rc = config.restore_config(method="prox", seed=seed,
                                    kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size)
-        r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=known)
+        use = {"image": priors["image"], **({"search": priors["search"]} if "search" in priors else {})}
+        r = deblur(m.y, rc, priors=use, kernel=known)
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})
     elif method == "wiener-oracle":

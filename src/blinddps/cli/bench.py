@@ -9,6 +9,7 @@ import click
 import torch
 
 from ..bench import METHODS, BenchConfig, run_benchmark_distributed
+from ..tasks.config import ProxSettings
 from .common import device_option, friendly_errors, quiet_option, resolve_device, seed_option
 
 
@@ -48,6 +49,11 @@ def _command_line() -> str:
               help=".npz of kernels (N, K, K) ('kernels'): kernel j blurs image j.")
 @click.option("--limit", type=int, default=0, show_default=True, help="First N measurements only (0: all).")
 @click.option("--image-prior", default="natural-rgb", show_default=True, help="Image prior name or file.")
+@click.option("--search-prior", default=ProxSettings.search_prior, show_default=True,
+              help="Image prior of the prox row's kernel search ('': --image-prior).")
+@click.option("--prox", "prox_options", multiple=True, metavar="NAME=VALUE",
+              help="A proximal setting of the prox rows changed from the default, by the name of its deblur "
+                   "option (e.g. prox-search-refit=true, prox-search-lambda=6); repeatable.")
 @click.option("--kernel-prior", default="kernel-64", show_default=True, help="Kernel prior name or file.")
 @click.option("--tilt-prior", default="tilt", show_default=True,
               help="Tilt prior name or file (turbulence task, BlindDPS methods; 'uniform': none).")
@@ -71,7 +77,7 @@ def _command_line() -> str:
 @quiet_option
 @friendly_errors
 def bench_command(images, task, methods, steps, crop, kernel_size, intensity, gaussian_std, noise, kernels,
-                  limit, image_prior, kernel_prior, tilt_prior, padding, figure_rows, lpips_backbone, lpips_heads,
+                  limit, image_prior, search_prior, prox_options, kernel_prior, tilt_prior, padding, figure_rows, lpips_backbone, lpips_heads,
                   threads, out, seed, device, quiet):
     """Run methods on a deblurring benchmark; write per_image.csv, summary.md/json, figure.png.
 
@@ -95,8 +101,8 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
         task = "levin" if os.path.basename(os.path.normpath(images)).startswith("levin") else "motion"
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,
                          kernel_size=kernel_size, intensity=intensity, gaussian_std=gaussian_std, noise=noise,
-                         kernels=kernels, limit=limit, image_prior=image_prior, kernel_prior=kernel_prior,
-                         tilt_prior=tilt_prior, padding=padding, seed=seed, device=_device(device),
+                         kernels=kernels, limit=limit, image_prior=image_prior, search_prior=search_prior,
+                         prox_options=prox_options, kernel_prior=kernel_prior, tilt_prior=tilt_prior, padding=padding, seed=seed, device=_device(device),
                          figure_rows=figure_rows, lpips_backbone=lpips_backbone, lpips_heads=lpips_heads)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     result = run_benchmark_distributed(config, log=log, command=_command_line())

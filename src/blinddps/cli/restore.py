@@ -52,13 +52,16 @@ def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> 
         priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
         if blind and config.prox.search != "none" and config.prox.kernel_prior_t > 0:  # the search's kernel prior
             priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
+        if blind and config.prox.search != "none" and config.prox.search_prior:
+            priors["search"] = _load_prior("image", config.prox.search_prior, config.device, "",
+                                           option="--prox-search-prior")
         return priors
     priors = tasks.load_priors(config, turbulence, loader=_load_prior)
     return priors if blind else {"image": priors["image"]}
 
 
-def _load_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
-    option = f"--{kind}-prior"
+def _load_prior(kind: str, name: str, device: str, respacing: str, option: str = "") -> DiffusionPrior:
+    option = option or f"--{kind}-prior"
     try:
         return tasks.load_task_prior(kind, name, device, respacing)
     except PriorNotFoundError as exc:
@@ -313,10 +316,15 @@ def restore_options(func):
                      help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
                           "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
         click.option("--prox-search-denoise/--no-prox-search-denoise", default=ProxSettings.search_denoise,
-                     show_default=True, help="Search the kernel on the photo denoised by the image prior first."),
+                     show_default=True, help="Search the kernel on the photo denoised by --prox-search-prior first."),
         click.option("--prox-search-refit/--no-prox-search-refit", default=ProxSettings.search_refit,
                      show_default=True, help="Search again at the size the found kernel fills, when it is much "
                                              "smaller than --kernel-size."),
+        click.option("--prox-search-prior", default=ProxSettings.search_prior, show_default=True,
+                     help="Image prior (bundled name or file) of the blind kernel search; '' : --image-prior."),
+        click.option("--prox-search-views", type=click.IntRange(1, 4), default=ProxSettings.search_views,
+                     show_default=True, help="Views of the photo the kernel search runs on (1: as is; 2: also "
+                                             "transposed; 4: also rotated by 180 degrees), their kernels merged."),
         click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_lambda, show_default=True,
                      help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),

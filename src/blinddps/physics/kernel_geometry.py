@@ -14,6 +14,7 @@ Everything here moves, pads, measures or re-centres kernels with respect to that
     shift_kernel       move by whole pixels, zero-filled or circular
     centre_kernel      whole-pixel shift putting the centre of mass on the origin
     center_kernel      the circular, round-half-to-even variant (``blinddps.physics``' API)
+    align_kernel       whole-pixel shift to the best overlap with a reference kernel
 
 All functions are batch-first and vectorised: any leading dimensions (typically (B, 1)) are
 treated as independent kernels, with no Python loop over them. Values are only moved, never
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["origin", "delta_kernel", "flip_kernel", "pad_kernel_to", "embed_periodic", "centre_of_mass", "shift_kernel",
-           "centre_kernel", "center_kernel"]
+           "centre_kernel", "center_kernel", "align_kernel"]
 
 ShiftMode = Literal["zeros", "circular"]
 Rounding = Literal["half_up", "half_even"]
@@ -185,3 +186,21 @@ def center_kernel(kernel: Tensor) -> Tensor:
     same shape and sums out.
     """
     return centre_kernel(kernel, mode="circular", rounding="half_even")
+
+
+def align_kernel(kernel: Tensor, reference: Tensor) -> Tensor:
+    """Shift each kernel (..., K, K) by whole pixels (zero-filled) to where its cross-correlation
+    with the reference (same shape, or broadcastable leading dims) peaks: two estimates of one
+    blur, each defined only up to a translation, brought onto each other before they are
+    compared or averaged. Shifts up to K - 1 px either way; values are only moved."""
+    kh, kw = kernel.shape[-2:]
+    n1, n2 = 2 * kh - 1, 2 * kw - 1  # no shift wraps
+    a = torch.fft.rfft2(reference.double(), s=(n1, n2))
+    b = torch.fft.rfft2(kernel.double(), s=(n1, n2))
+    corr = torch.fft.irfft2(a * b.conj(), s=(n1, n2))
+    corr = corr.expand(*torch.broadcast_shapes(reference.shape[:-2], kernel.shape[:-2]), n1, n2)
+    peak = corr.flatten(-2).argmax(dim=-1)
+    dy, dx = peak // n2, peak % n2
+    dy = torch.where(dy < kh, dy, dy - n1)  # indices past K - 1 are negative shifts
+    dx = torch.where(dx < kw, dx, dx - n2)
+    return shift_kernel(kernel.expand(*corr.shape[:-2], kh, kw), torch.stack([dy, dx], dim=-1))

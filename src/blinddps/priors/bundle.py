@@ -22,7 +22,10 @@ from .prior import DiffusionPrior
 from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
-BUNDLED = {"kernel-64": "kernel", "kernel-32": "kernel", "natural-rgb": "image", "tilt": "tilt"}
+# natural-rgb: the image prior (its fourth training stage); natural-rgb-3: its third stage, the
+# blind kernel search's denoiser (ProxSettings.search_prior; docs/priors.md says why both ship).
+BUNDLED = {"kernel-64": "kernel", "kernel-32": "kernel", "natural-rgb": "image", "natural-rgb-3": "image",
+           "tilt": "tilt"}
 _DEFAULT_TRANSFORMS = {"image": ImageTransform(), "kernel": KernelTransform(), "tilt": TiltTransform()}
 
 
@@ -57,7 +60,7 @@ def _fields(transform) -> dict:
 
 
 def resolve_prior_path(name_or_path: str | Path) -> Path:
-    """A bundled prior name (kernel-64, kernel-32, natural-rgb, tilt) or a file path -> weights path."""
+    """A bundled prior name (kernel-64, kernel-32, natural-rgb, natural-rgb-3, tilt) or a file path -> weights path."""
     text = str(name_or_path)
     if text in BUNDLED:
         path = BUNDLED_DIR / f"{text}.safetensors"

@@ -62,12 +62,24 @@ class ProxSettings:
     search, search_steps, kernel_prior_t, search_denoise: how the blind sampler finds the
         kernel (KERNEL_SEARCHES below; `solvers.kernel_search.KernelSearchConfig`'s latent,
         latent_steps, kernel_prior_t and denoise, the kernel prior being the task's
-        `kernel_prior`).  Default: "l0" on the photo denoised by the image prior (Pan-L0's
+        `kernel_prior`).  Default: "l0" on the photo denoised by `search_prior` (Pan-L0's
         coarse-to-fine loop without its intensity term), then the image restored with that
         kernel (benchmarks/results/blind-kernel-trials.md).
     search_refit: search again at the size the found kernel fills, when it is much smaller
         than the kernel size asked for (`KernelSearchConfig.refit`; off by default: better
         kernels by MNC, not better photos, in the benchmarks).
+    search_views: how many views of the photo the search runs on, their kernels merged by
+        their geometric mean (`KernelSearchConfig.views`: 1 the photo, 2 also its transpose, 4
+        also both rotated by 180 degrees). On 48 training photos with 64 px blur, 2 views
+        against 1: +0.28 ± 0.13 dB aligned (33 photos up, 9 down); it doubles the search's
+        time (benchmarks/results/blind-kernel-trials.md).
+    search_prior: the image prior (bundled name or file) that denoises the photo for the search
+        and restores its latent images; "" : the task's `image_prior`. The default is the
+        third training stage of `natural-rgb`, the prior the search was tuned with: the search
+        is chaotic in its input, and with the fourth stage (the bundled `natural-rgb`, the
+        better denoiser) as the search's denoiser the blind benchmarks fell (Kodak24 -0.4 dB,
+        CBSD68 -0.9) while the fourth stage as the restoring prior gained everywhere (+0.04 to
+        +0.12 dB blind, +0.24 with the true kernel; benchmarks/results/README.md).
     search_lambda: lambda of that restoration (in place of lam): a found kernel is never
         exact, and more weight on the prior forgives its errors (on 8 training photos with
         found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with
@@ -86,6 +98,8 @@ class ProxSettings:
     search_denoise: bool = True
     search_refit: bool = False
     search_lambda: float = 12.0
+    search_views: int = 2
+    search_prior: str = "natural-rgb-3"
 
     def __post_init__(self) -> None:
         _check({"prox steps must be at least 1": self.steps >= 1,
@@ -96,6 +110,7 @@ class ProxSettings:
                 f"prox search must be one of {', '.join(KERNEL_SEARCHES)}": self.search in KERNEL_SEARCHES,
                 "prox search_steps must be at least 1": self.search_steps >= 1,
                 "prox search_lambda must be positive": self.search_lambda > 0,
+                "prox search_views must be 1, 2, 3 or 4": self.search_views in (1, 2, 3, 4),
                 "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
 
 
@@ -211,7 +226,8 @@ DPS_OPTIONS = {"steps": "steps", "sampler": "sampler", "step_size": "step_size",
 PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_start", "prox_renoise": "renoise",
                 "border": "border", "prox_search": "search", "prox_search_steps": "search_steps",
                 "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
-                "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda"}
+                "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
+                "prox_search_views": "search_views", "prox_search_prior": "search_prior"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

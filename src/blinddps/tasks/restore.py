@@ -230,7 +230,8 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     settings = prox_config(config)
     search = {}
     if kernel is None and config.prox.search != "none":  # the kernel found first, then non-blind
-        kernel, search = _search_kernel(y01, config, image_prior, priors, settings.autocast)
+        kernel, search = _search_kernel(y01, config, search_prior(config, image_prior, priors), priors,
+                                        settings.autocast)
         settings = replace(settings, lam=config.prox.search_lambda)
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
@@ -256,8 +257,19 @@ def kernel_search_config(config: RestoreConfig, autocast: bool) -> KernelSearchC
     """The blind kernel search's settings from the task's (config.prox.search != "none")."""
     return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
                               kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
-                              refit=config.prox.search_refit,
+                              refit=config.prox.search_refit, views=config.prox.search_views,
                               autocast=autocast)
+
+
+def search_prior(config: RestoreConfig, image_prior: DiffusionPrior,
+                 priors: dict[str, DiffusionPrior] | None) -> DiffusionPrior:
+    """The image prior of the blind kernel search: priors["search"] when given, else the one
+    named by config.prox.search_prior, else (that name empty) the restoring `image_prior`."""
+    if (priors or {}).get("search") is not None:
+        return priors["search"]
+    if not config.prox.search_prior:
+        return image_prior
+    return load_task_prior("image", config.prox.search_prior, config.device, "")
 
 
 def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool) -> tuple[torch.Tensor, dict]:

@@ -1,0 +1,162 @@
+"""Several blind kernel searches per photo and a rule that picks one: trials on TRAINING photos.
+
+    python benchmarks/search_ensemble_trials.py --images ../shared/data/train/bsds500 --n 16 \
+        --variants base,T,R,G,B --jobs 2 --out /tmp/ensemble.pt
+    python benchmarks/search_ensemble_trials.py --restore /tmp/ensemble.pt --combos base,base+T --jobs 2
+
+The coarse-to-fine search (`solvers.kernel_search`) is chaotic: a small change of its input
+(another denoiser, one colour channel instead of the luma, the photo transposed) moves single
+photos by several dB. This script runs the search under several such changes ("variants"),
+keeps every candidate kernel with the truth, and scores selection rules that do not look at
+the truth (e.g. the medoid: the candidate most similar, by MNC, to the others). --restore
+then restores merges of the candidates (`kernel_search.merge_kernels`, as `views` merges
+them) with the product's non-blind step and scores them. Image i is
+blurred as in `blind_kernel_trials.py` (motion kernel, intensity 0.5, seed i, noise --noise).
+
+Variants: `base` (the product's search), `T` (the photo transposed, the kernel transposed
+back: Pan's initial kernel is horizontal, so this starts it vertical), `F` (the photo rotated
+by 180 degrees, the kernel rotated back: Pan's initial kernel is not symmetric about the
+origin, so it starts on the other side), `R`/`G`/`B` (one colour
+channel instead of the luma), `s<f>` (the denoiser at f times the estimated noise), `T`
+and `F` combined with the others as a prefix (e.g. `TR`, `TF`, `FR`).
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import torch
+
+from blinddps import RestoreConfig, deblur, simulate
+from blinddps.metrics import kernel_mnc, psnr_upto_shift
+from blinddps.priors.bundle import load_prior
+from blinddps.tasks.config import ProxSettings
+from blinddps.solvers.kernel_search import KernelSearchConfig, merge_kernels, prior_denoised, search_kernel
+
+from sweep_settings import load_crops
+
+CHANNELS = {"R": 0, "G": 1, "B": 2}
+
+
+def run_variant(variant: str, y: torch.Tensor, size: int, prior, seed: int) -> torch.Tensor:
+    """The (K, K) kernel the search finds on y (1, 3, H, W) in [0, 1] under one variant."""
+    transpose = variant.startswith("T")
+    rest = variant[1:] if transpose else variant
+    flip = rest.startswith("F")
+    rest = rest[1:] if flip else rest
+    if transpose:
+        y = y.transpose(-1, -2)
+    if flip:
+        y = y.flip(-2, -1)
+    if rest in CHANNELS:
+        c = CHANNELS[rest]
+        y = y[:, c : c + 1].expand_as(y)
+    scale = float(rest[1:]) if rest.startswith("s") else 1.0
+    y = prior_denoised(y, prior, autocast=True, scale=scale)
+    config = KernelSearchConfig(autocast=True, denoise=False)
+    k, _ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed))
+    k = k[0, 0].float()
+    k = k.flip(-2, -1) if flip else k  # about the origin: K is odd
+    return k.T.contiguous() if transpose else k
+
+
+def run_item(job: tuple) -> dict:
+    index, name, x, args = job
+    torch.set_num_threads(1)
+    prior = load_prior(args.search_prior)
+    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
+    kernels, seconds = {}, {}
+    for v in args.variants:
+        start = time.perf_counter()
+        kernels[v] = run_variant(v, y, args.kernel_size, prior, index)
+        seconds[v] = time.perf_counter() - start
+    return {"image": name, "index": index, "x": x, "y": y, "truth": truth["kernel"].float(), "kernels": kernels,
+            "seconds": seconds}
+
+
+def pairwise_mnc(kernels: list[torch.Tensor]) -> torch.Tensor:
+    n = len(kernels)
+    m = torch.ones(n, n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            m[i, j] = m[j, i] = float(kernel_mnc(kernels[i], kernels[j]))
+    return m
+
+
+def restore_item(job: tuple) -> tuple[str, dict]:
+    """Each merge of candidates (e.g. ["base", "T"]) of one photo: its kernel MNC and the
+    aligned PSNR of the product's restoration with it (natural-rgb, lambda 12, seed i)."""
+    item, combos = job
+    torch.set_num_threads(1)
+    out = {}
+    for combo in combos:
+        kernels = [item["kernels"][v][None, None] for v in combo]
+        k = merge_kernels(kernels, KernelSearchConfig.k_thresh)[0, 0] if len(kernels) > 1 else kernels[0][0, 0]
+        config = RestoreConfig.from_options(method="prox", seed=item["index"], max_size=0,
+                                            prox_lambda=ProxSettings.search_lambda)
+        image = deblur(item["y"], config, kernel=k).image
+        out["+".join(combo)] = (float(kernel_mnc(k, item["truth"])),
+                                float(psnr_upto_shift(image, item["x"], max_shift=16, crop=16)))
+    return item["image"], out
+
+
+def restore_report(path: Path, combos: list[list[str]], jobs: int) -> None:
+    """--restore: the merges of a saved run's candidates, restored and scored (the means, then per photo)."""
+    items = torch.load(path, weights_only=False)["items"]
+    work = [(item, combos) for item in items]
+    if jobs > 1:
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            rows = pool.map(restore_item, work)
+    else:
+        rows = [restore_item(w) for w in work]
+    for name in rows[0][1]:
+        values = [r[name] for _, r in rows]
+        print(f"{name}: MNC {sum(v[0] for v in values) / len(values):.4f}, "
+              f"PSNR aligned {sum(v[1] for v in values) / len(values):.3f} dB")
+    for image, r in rows:
+        print(image, " ".join(f"{name} {mnc:.2f}/{p:.2f}" for name, (mnc, p) in r.items()))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=Path, help="the training photos (not with --restore)")
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--kernel-size", type=int, default=64)
+    p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--variants", default="base,T,R,G,B")
+    p.add_argument("--search-prior", default=ProxSettings.search_prior, help="the image prior the search denoises with")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", type=Path, help="a .pt file with every candidate and the truth")
+    p.add_argument("--restore", type=Path, help="instead: restore the merges --combos of this saved run's candidates")
+    p.add_argument("--combos", default="base,base+T", help="with --restore: merges of variants, e.g. base,base+T")
+    args = p.parse_args()
+    if args.restore:
+        restore_report(args.restore, [c.split("+") for c in args.combos.split(",")], args.jobs)
+        return
+    if args.out is None or args.images is None:
+        p.error("--images and --out are required (or --restore)")
+    args.variants = args.variants.split(",")
+    crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset :]
+    jobs = [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)]
+    if args.jobs > 1:
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            items = pool.map(run_item, jobs)
+    else:
+        items = [run_item(j) for j in jobs]
+    torch.save({"variants": args.variants, "items": items, "args": vars(args) | {"images": str(args.images),
+                                                                                 "out": str(args.out)}}, args.out)
+    for it in items:
+        ks = [it["kernels"][v] for v in args.variants]
+        truth_mnc = [float(kernel_mnc(k, it["truth"])) for k in ks]
+        m = pairwise_mnc(ks)
+        medoid = int(m.sum(dim=1).argmax())
+        print(it["image"], " ".join(f"{v}:{s:.2f}" for v, s in zip(args.variants, truth_mnc)),
+              f"| medoid {args.variants[medoid]} {truth_mnc[medoid]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -189,3 +189,18 @@ def test_delta_kernel_is_the_identity_blur(size):
     assert centre_of_mass(k, relative=True).abs().max() == 0
     x = torch.rand(2, 3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(Blur("circular")(x, kernel=k), x, atol=1e-12)
+
+
+def test_cross_correlation_matches_the_direct_sum_at_every_shift():
+    """c[s] = sum_n a[n + s] b[n], shift s at index s mod (Ka + Kb - 1), sizes may differ."""
+    from blinddps.physics.kernel_geometry import cross_correlation
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(5, 4, generator=g, dtype=torch.float64), torch.rand(3, 6, generator=g, dtype=torch.float64)
+    c = cross_correlation(a, b)
+    assert c.shape == (7, 9)
+    for sy in range(-2, 5):
+        for sx in range(-5, 4):
+            direct = sum(float(a[i + sy, j + sx] * b[i, j]) for i in range(3) for j in range(6)
+                         if 0 <= i + sy < 5 and 0 <= j + sx < 4)
+            assert abs(float(c[sy % 7, sx % 9]) - direct) < 1e-12

@@ -110,6 +110,13 @@ def normalise(k: Tensor) -> Tensor:
     return torch.where(s > 0, k / s.clamp_min(1e-30), delta)
 
 
+def final_threshold(k: Tensor, k_thresh: float) -> Tensor:
+    """Pan's last step: the values of each kernel (B, 1, K, K) under max / k_thresh zeroed (in
+    k's dtype), then normalised in float64 (`normalise`)."""
+    k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / k_thresh)
+    return normalise(k.double())
+
+
 def prune_components(k: Tensor, min_mass: float = 0.1) -> Tensor:
     """Zero the 8-connected components of the support whose mass is < min_mass, then normalise.
 

@@ -35,8 +35,8 @@ from blinddps.baselines._l0_ops import (
     bilateral,
     centre_kernel,
     estimate_kernel,
+    final_threshold,
     l0_deblur,
-    normalise,
     prune_components,
     resize_kernel,
 )
@@ -146,8 +146,7 @@ def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = N
         else:
             ys = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
         k, lp, lg = _level(ys, k, lp, lg, params, latent, refine)
-    k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / params.k_thresh)
-    return normalise(k).to(y.dtype)
+    return final_threshold(k, params.k_thresh).to(y.dtype)
 
 
 def ringing_suppressed_deconv(

@@ -135,8 +135,7 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         search = known is None and config.restore_config().prox.search != "none"
         rc = config.restore_config(method="prox", seed=seed,
                                    kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size)
-        use = {"image": priors["image"], **({"search": priors["search"]} if "search" in priors else {})}
-        r = deblur(m.y, rc, priors=use, kernel=known)
+        r = deblur(m.y, rc, priors={k: priors[k] for k in ("image", "search") if k in priors}, kernel=known)
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"]})
     elif method == "wiener-oracle":

@@ -77,8 +77,8 @@ def _command_line() -> str:
 @quiet_option
 @friendly_errors
 def bench_command(images, task, methods, steps, crop, kernel_size, intensity, gaussian_std, noise, kernels,
-                  limit, image_prior, search_prior, prox_options, kernel_prior, tilt_prior, padding, figure_rows, lpips_backbone, lpips_heads,
-                  threads, out, seed, device, quiet):
+                  limit, image_prior, search_prior, prox_options, kernel_prior, tilt_prior, padding, figure_rows,
+                  lpips_backbone, lpips_heads, threads, out, seed, device, quiet):
     """Run methods on a deblurring benchmark; write per_image.csv, summary.md/json, figure.png.
 
     \b
@@ -102,8 +102,9 @@ def bench_command(images, task, methods, steps, crop, kernel_size, intensity, ga
     config = BenchConfig(images=images, out=out, task=task, methods=methods, steps=steps, crop=crop,
                          kernel_size=kernel_size, intensity=intensity, gaussian_std=gaussian_std, noise=noise,
                          kernels=kernels, limit=limit, image_prior=image_prior, search_prior=search_prior,
-                         prox_options=prox_options, kernel_prior=kernel_prior, tilt_prior=tilt_prior, padding=padding, seed=seed, device=_device(device),
-                         figure_rows=figure_rows, lpips_backbone=lpips_backbone, lpips_heads=lpips_heads)
+                         prox_options=prox_options, kernel_prior=kernel_prior, tilt_prior=tilt_prior, padding=padding,
+                         seed=seed, device=_device(device), figure_rows=figure_rows, lpips_backbone=lpips_backbone,
+                         lpips_heads=lpips_heads)
     log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
     result = run_benchmark_distributed(config, log=log, command=_command_line())
     if result.summary is not None and not quiet:

@@ -50,11 +50,12 @@ def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> 
     """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
     if config.sampler_name() == "prox":
         priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
-        if blind and config.prox.search != "none" and config.prox.kernel_prior_t > 0:  # the search's kernel prior
-            priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
-        if blind and config.prox.search != "none" and config.prox.search_prior:
-            priors["search"] = _load_prior("image", config.prox.search_prior, config.device, "",
-                                           option="--prox-search-prior")
+        if blind and config.prox.search != "none":  # the kernel search's own priors
+            if config.prox.kernel_prior_t > 0:
+                priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
+            if config.prox.search_prior:
+                priors["search"] = _load_prior("image", config.prox.search_prior, config.device, "",
+                                               option="--prox-search-prior")
         return priors
     priors = tasks.load_priors(config, turbulence, loader=_load_prior)
     return priors if blind else {"image": priors["image"]}
@@ -316,7 +317,8 @@ def restore_options(func):
                      help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
                           "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
         click.option("--prox-search-denoise/--no-prox-search-denoise", default=ProxSettings.search_denoise,
-                     show_default=True, help="Search the kernel on the photo denoised by --prox-search-prior first."),
+                     show_default=True,
+                     help="Search the kernel on the photo denoised by --prox-search-prior first."),
         click.option("--prox-search-refit/--no-prox-search-refit", default=ProxSettings.search_refit,
                      show_default=True, help="Search again at the size the found kernel fills, when it is much "
                                              "smaller than --kernel-size."),

@@ -11,7 +11,7 @@ from torch import Tensor
 
 # shift_kernel (zero-filled integer shifts) was defined here; it now lives in the kernel
 # geometry module and stays importable from here.
-from blinddps.physics.kernel_geometry import centre_kernel, pad_kernel_to, shift_kernel  # noqa: F401
+from blinddps.physics.kernel_geometry import centre_kernel, cross_correlation, pad_kernel_to, shift_kernel  # noqa: F401
 
 __all__ = ["kernel_mse", "kernel_mnc"]
 
@@ -64,9 +64,7 @@ def kernel_mnc(k_est: Tensor, k_true: Tensor) -> Tensor:
     (a, sq_a), (b, sq_b) = _as_batch(k_est), _as_batch(k_true)
     squeeze = sq_a and sq_b
     a, b = a.double(), b.double()
-    n1 = a.shape[-2] + b.shape[-2] - 1
-    n2 = a.shape[-1] + b.shape[-1] - 1
-    corr = torch.fft.irfft2(torch.fft.rfft2(a, s=(n1, n2)) * torch.fft.rfft2(b, s=(n1, n2)).conj(), s=(n1, n2))
+    corr = cross_correlation(a, b)
     norms = a.flatten(1).norm(dim=1) * b.flatten(1).norm(dim=1)
     out = corr.flatten(1).amax(dim=1) / norms.clamp_min(torch.finfo(torch.float64).tiny)
     # Round-off can push an exact match a hair above 1.

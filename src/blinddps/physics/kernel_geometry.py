@@ -14,6 +14,7 @@ Everything here moves, pads, measures or re-centres kernels with respect to that
     shift_kernel       move by whole pixels, zero-filled or circular
     centre_kernel      whole-pixel shift putting the centre of mass on the origin
     center_kernel      the circular, round-half-to-even variant (``blinddps.physics``' API)
+    cross_correlation  every shift's overlap of two kernels (FFT, no wrap)
     align_kernel       whole-pixel shift to the best overlap with a reference kernel
 
 All functions are batch-first and vectorised: any leading dimensions (typically (B, 1)) are
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["origin", "delta_kernel", "flip_kernel", "pad_kernel_to", "embed_periodic", "centre_of_mass", "shift_kernel",
-           "centre_kernel", "center_kernel", "align_kernel"]
+           "centre_kernel", "center_kernel", "cross_correlation", "align_kernel"]
 
 ShiftMode = Literal["zeros", "circular"]
 Rounding = Literal["half_up", "half_even"]
@@ -188,16 +189,23 @@ def center_kernel(kernel: Tensor) -> Tensor:
     return centre_kernel(kernel, mode="circular", rounding="half_even")
 
 
+def cross_correlation(a: Tensor, b: Tensor) -> Tensor:
+    """c[s] = sum_n a[n + s] b[n] for every shift s at which a (..., Ka1, Ka2) and b (..., Kb1,
+    Kb2) overlap (leading dims broadcast), by FFT of size Ka + Kb - 1 per axis so that no shift
+    wraps; shift s sits at index s mod (Ka + Kb - 1). float64 (..., Ka1 + Kb1 - 1, Ka2 + Kb2 - 1)."""
+    n1, n2 = a.shape[-2] + b.shape[-2] - 1, a.shape[-1] + b.shape[-1] - 1
+    fa = torch.fft.rfft2(a.double(), s=(n1, n2))
+    return torch.fft.irfft2(fa * torch.fft.rfft2(b.double(), s=(n1, n2)).conj(), s=(n1, n2))
+
+
 def align_kernel(kernel: Tensor, reference: Tensor) -> Tensor:
     """Shift each kernel (..., K, K) by whole pixels (zero-filled) to where its cross-correlation
     with the reference (same shape, or broadcastable leading dims) peaks: two estimates of one
     blur, each defined only up to a translation, brought onto each other before they are
     compared or averaged. Shifts up to K - 1 px either way; values are only moved."""
     kh, kw = kernel.shape[-2:]
-    n1, n2 = 2 * kh - 1, 2 * kw - 1  # no shift wraps
-    a = torch.fft.rfft2(reference.double(), s=(n1, n2))
-    b = torch.fft.rfft2(kernel.double(), s=(n1, n2))
-    corr = torch.fft.irfft2(a * b.conj(), s=(n1, n2))
+    corr = cross_correlation(reference, kernel)
+    n1, n2 = corr.shape[-2:]
     corr = corr.expand(*torch.broadcast_shapes(reference.shape[:-2], kernel.shape[:-2]), n1, n2)
     peak = corr.flatten(-2).argmax(dim=-1)
     dy, dx = peak // n2, peak % n2

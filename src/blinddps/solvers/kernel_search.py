@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from ..baselines._l0_ops import l0_deblur
+from ..baselines._l0_ops import final_threshold, l0_deblur
 from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel
 from ..physics.kernel_geometry import align_kernel, delta_kernel, pad_kernel_to
 from ..physics.solves import Domain
@@ -257,16 +257,11 @@ def _unview(kernel: Tensor, transposed: bool, rotated: bool) -> Tensor:
 
 def merge_kernels(kernels: list[Tensor], k_thresh: float) -> Tensor:
     """Several estimates (B, 1, K, K) of one blur -> their geometric mean after aligning each
-    to the first (whole pixels), values under max / k_thresh zeroed, summing to 1. The
-    geometric mean keeps what the estimates share and drops what only one has (each search's
-    halo of small values is its own): on 48 training photos with 64 px blur +0.28 dB aligned
-    over one search (33 photos up, 9 down), the arithmetic mean +0.14 (29 up, 14 down). Where
-    the estimates share no pixel, the first is returned."""
+    to the first (whole pixels), then Pan's final threshold at max / k_thresh, summing to 1.
+    The geometric mean keeps what the estimates share and drops what only one has (each
+    search's halo of small values is its own): on 48 training photos with 64 px blur +0.28 dB
+    aligned over one search (33 photos up, 9 down), the arithmetic mean +0.14 (29 up, 14
+    down). Aligned at their correlation peak, non-zero estimates always share a pixel."""
     aligned = torch.stack([kernels[0], *(align_kernel(k, kernels[0]) for k in kernels[1:])])
     merged = aligned.clamp_min(0).log().mean(dim=0).exp()  # log 0 = -inf: a pixel one estimate lacks is 0
-    merged = merged * (merged >= merged.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / k_thresh)
-    # normalised in float64, as Pan's loop does, so that re-normalising the result changes nothing
-    total = merged.double().sum(dim=(-2, -1), keepdim=True)
-    disjoint = total <= 0
-    merged = merged.double() / torch.where(disjoint, torch.ones_like(total), total)
-    return torch.where(disjoint, kernels[0].double(), merged).to(kernels[0].dtype)
+    return final_threshold(merged, k_thresh).to(kernels[0].dtype)

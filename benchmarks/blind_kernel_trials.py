@@ -114,7 +114,7 @@ def estimate(strategy: str, y: torch.Tensor, truth: torch.Tensor, size: int, pri
     config = KernelSearchConfig(latent=latent, latent_steps=args.latent_steps,
                                 kernel_prior_t=args.kprior_t if "kprior" in parts else 0, autocast=True,
                                 denoise=False, k_thresh=args.k_thresh, refit=args.refit, views=args.views)
-    k, _ = search_kernel(y, size, image_prior=priors["search"], kernel_prior=priors.get("kernel"), config=config,
+    k, *_ = search_kernel(y, size, image_prior=priors["search"], kernel_prior=priors.get("kernel"), config=config,
                          generator=torch.Generator().manual_seed(seed),
                          params=None if args.pan == "product" else pan_params(args.pan))
     return k[0, 0].float()
@@ -148,7 +148,7 @@ def run_item(job: tuple) -> list[dict]:
 def report(rows: list[dict], args, seconds: float) -> str:
     lines = [f"# Blind kernel trials ({datetime.date.today()})", "",
              f"- command: `python benchmarks/blind_kernel_trials.py {' '.join(args.argv)}`",
-             f"- images: the first {args.n} of {args.images} ({args.crop}px centre crops); motion kernels "
+             f"- images: {args.n} of {args.images} from number {args.offset} ({args.crop}px centre crops); motion kernels "
              f"{args.kernel_size}px, intensity 0.5, noise {args.noise}; reflect borders; wall time {seconds:.0f} s",
              f"- blurry input: {sum(r['blurry'] for r in rows if r['strategy'] == args.strategies[0]) / args.n:.2f} dB",
              "", "| strategy | kernel MNC | PSNR (dB) | PSNR aligned (dB) | s / kernel |", "|---|---|---|---|---|"]
@@ -170,6 +170,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path, required=True)
     p.add_argument("--n", type=int, default=4)
+    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--kernel-size", type=int, default=32)
     p.add_argument("--noise", type=float, default=0.01)
@@ -206,7 +207,8 @@ def main() -> None:
     for s in args.strategies:
         if s not in STRATEGIES:
             raise SystemExit(f"unknown strategy {s!r}: expected some of {', '.join(STRATEGIES)}")
-    jobs = [(i, name, x, args) for i, (name, x) in enumerate(load_crops(args.images, args.n, args.crop))]
+    crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset :]
+    jobs = [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)]
     start = time.perf_counter()
     if args.jobs > 1:
         with mp.get_context("spawn").Pool(args.jobs) as pool:

@@ -3,6 +3,9 @@
     python benchmarks/search_ensemble_trials.py --images ../shared/data/train/bsds500 --n 16 \
         --variants base,T,R,G,B --jobs 2 --out /tmp/ensemble.pt
     python benchmarks/search_ensemble_trials.py --restore /tmp/ensemble.pt --combos base,base+T --jobs 2
+    python benchmarks/search_ensemble_trials.py --restore /tmp/ensemble.pt --combos base+T \
+        --lambdas 1.5,3,12 --jobs 2 --save /tmp/lambdas.pt
+    python benchmarks/search_ensemble_trials.py --rules /tmp/lambdas.pt
 
 The coarse-to-fine search (`solvers.kernel_search`) is chaotic: a small change of its input
 (another denoiser, one colour channel instead of the luma, the photo transposed) moves single
@@ -10,7 +13,8 @@ photos by several dB. This script runs the search under several such changes ("v
 keeps every candidate kernel with the truth, and scores selection rules that do not look at
 the truth (e.g. the medoid: the candidate most similar, by MNC, to the others). --restore
 then restores merges of the candidates (`kernel_search.merge_kernels`, as `views` merges
-them) with the product's non-blind step and scores them. Image i is
+them) with the product's non-blind step and scores them, at one or several lambdas; --rules
+scores rules that pick the lambda from the views' agreement (`ProxSettings.search_trust`). Image i is
 blurred as in `blind_kernel_trials.py` (motion kernel, intensity 0.5, seed i, noise --noise).
 
 Variants: `base` (the product's search), `T` (the photo transposed, the kernel transposed
@@ -56,7 +60,7 @@ def run_variant(variant: str, y: torch.Tensor, size: int, prior, seed: int) -> t
     scale = float(rest[1:]) if rest.startswith("s") else 1.0
     y = prior_denoised(y, prior, autocast=True, scale=scale)
     config = KernelSearchConfig(autocast=True, denoise=False)
-    k, _ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed))
+    k, *_ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed))
     k = k[0, 0].float()
     k = k.flip(-2, -1) if flip else k  # about the origin: K is odd
     return k.T.contiguous() if transpose else k
@@ -86,26 +90,31 @@ def pairwise_mnc(kernels: list[torch.Tensor]) -> torch.Tensor:
 
 
 def restore_item(job: tuple) -> tuple[str, dict]:
-    """Each merge of candidates (e.g. ["base", "T"]) of one photo: its kernel MNC and the
-    aligned PSNR of the product's restoration with it (natural-rgb, lambda 12, seed i)."""
-    item, combos = job
+    """Each merge of candidates (e.g. ["base", "T"]) of one photo, restored at each lambda: its
+    kernel MNC and the aligned PSNR of the product's restoration with it (natural-rgb, seed i).
+    Keys "base+T" (at the product's search_lambda) or "base+T@3" (at another lambda)."""
+    item, combos, lambdas = job
     torch.set_num_threads(1)
     out = {}
     for combo in combos:
         kernels = [item["kernels"][v][None, None] for v in combo]
         k = merge_kernels(kernels, KernelSearchConfig.k_thresh)[0, 0] if len(kernels) > 1 else kernels[0][0, 0]
-        config = RestoreConfig.from_options(method="prox", seed=item["index"], max_size=0,
-                                            prox_lambda=ProxSettings.search_lambda)
-        image = deblur(item["y"], config, kernel=k).image
-        out["+".join(combo)] = (float(kernel_mnc(k, item["truth"])),
-                                float(psnr_upto_shift(image, item["x"], max_shift=16, crop=16)))
+        for lam in lambdas:
+            config = RestoreConfig.from_options(method="prox", seed=item["index"], max_size=0, prox_lambda=lam)
+            image = deblur(item["y"], config, kernel=k).image
+            name = "+".join(combo) + ("" if lam == ProxSettings.search_lambda else f"@{lam:g}")
+            out[name] = (float(kernel_mnc(k, item["truth"])),
+                         float(psnr_upto_shift(image, item["x"], max_shift=16, crop=16)))
     return item["image"], out
 
 
-def restore_report(path: Path, combos: list[list[str]], jobs: int) -> None:
-    """--restore: the merges of a saved run's candidates, restored and scored (the means, then per photo)."""
+def restore_report(path: Path, combos: list[list[str]], jobs: int, lambdas: list[float],
+                   save: Path | None = None) -> None:
+    """--restore: the merges of a saved run's candidates, restored and scored (the means, then
+    per photo with the views' agreement, the MNC between the base and T kernels, which needs
+    no truth); save: those rows as a .pt file."""
     items = torch.load(path, weights_only=False)["items"]
-    work = [(item, combos) for item in items]
+    work = [(item, combos, lambdas) for item in items]
     if jobs > 1:
         with mp.get_context("spawn").Pool(jobs) as pool:
             rows = pool.map(restore_item, work)
@@ -115,8 +124,40 @@ def restore_report(path: Path, combos: list[list[str]], jobs: int) -> None:
         values = [r[name] for _, r in rows]
         print(f"{name}: MNC {sum(v[0] for v in values) / len(values):.4f}, "
               f"PSNR aligned {sum(v[1] for v in values) / len(values):.3f} dB")
+    agreement = {item["image"]: float(kernel_mnc(item["kernels"]["base"], item["kernels"]["T"]))
+                 for item in items if {"base", "T"} <= item["kernels"].keys()}
     for image, r in rows:
-        print(image, " ".join(f"{name} {mnc:.2f}/{p:.2f}" for name, (mnc, p) in r.items()))
+        agree = f"agree {agreement[image]:.2f} " if image in agreement else ""
+        print(image, agree + " ".join(f"{name} {mnc:.2f}/{p:.2f}" for name, (mnc, p) in r.items()))
+    if save is not None:
+        torch.save({"rows": dict(rows), "agreement": agreement}, save)
+
+
+def trust_report(paths: list[Path], combo: str = "base+T") -> None:
+    """--rules: lambda rules scored on saved --restore rows (several files: their photos
+    together): each fixed lambda, and "agreement >= tau -> lambda_low, else the product's
+    search_lambda", paired against search_lambda for every photo."""
+    rows, agreement = {}, {}
+    for path in paths:
+        saved = torch.load(path, weights_only=False)
+        rows.update(saved["rows"])
+        agreement.update(saved["agreement"])
+    reference = [r[combo][1] for r in rows.values()]
+    lows = sorted({name.split("@")[1] for r in rows.values() for name in r if name.startswith(combo + "@")}, key=float)
+
+    def line(label: str, values: list[float]) -> None:
+        diff = torch.tensor(values) - torch.tensor(reference)
+        print(f"{label:34s} {sum(values) / len(values):.3f} dB, paired {float(diff.mean()):+.3f} ± "
+              f"{float(diff.std() / len(diff) ** 0.5):.3f}, up {int((diff > 0.01).sum())} down "
+              f"{int((diff < -0.01).sum())} worst {float(diff.min()):+.2f}")
+
+    print(f"{len(rows)} photos, {combo}")
+    for low in [*lows, None]:
+        line(f"lambda {low or ProxSettings.search_lambda:}", [r[f"{combo}@{low}" if low else combo][1] for r in rows.values()])
+    for tau in (0.8, 0.85, 0.9, 0.95):
+        for low in lows:
+            line(f"agreement >= {tau} -> lambda {low}",
+                 [r[f"{combo}@{low}"][1] if agreement[i] >= tau else r[combo][1] for i, r in rows.items()])
 
 
 def main() -> None:
@@ -133,9 +174,17 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="a .pt file with every candidate and the truth")
     p.add_argument("--restore", type=Path, help="instead: restore the merges --combos of this saved run's candidates")
     p.add_argument("--combos", default="base,base+T", help="with --restore: merges of variants, e.g. base,base+T")
+    p.add_argument("--lambdas", default=str(ProxSettings.search_lambda),
+                   help="with --restore: the restoration's lambdas, e.g. 1.5,3,6,12")
+    p.add_argument("--save", type=Path, help="with --restore: the scores per photo as a .pt file")
+    p.add_argument("--rules", help="instead: score lambda rules on --save files, e.g. a.pt,b.pt")
     args = p.parse_args()
+    if args.rules:
+        trust_report([Path(f) for f in args.rules.split(",")])
+        return
     if args.restore:
-        restore_report(args.restore, [c.split("+") for c in args.combos.split(",")], args.jobs)
+        restore_report(args.restore, [c.split("+") for c in args.combos.split(",")], args.jobs,
+                       [float(v) for v in args.lambdas.split(",")], args.save)
         return
     if args.out is None or args.images is None:
         p.error("--images and --out are required (or --restore)")

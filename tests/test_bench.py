@@ -14,6 +14,7 @@ from PIL import Image
 from blinddps.bench import BenchConfig, list_cases, load_measurement, run_benchmark, shard
 from blinddps.bench.cache import ResultCache
 from blinddps.physics import Blur, pad_kernel_to
+from blinddps.tasks.config import ProxSettings
 from toy_priors import count_adm_calls
 
 METHODS = ("blinddps", "blurry", "dps-oracle", "pan-l0")
@@ -406,7 +407,10 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
 
     assert parse_prox_option("prox-search-refit=true") == ("prox_search_refit", True)
     assert parse_prox_option("prox_search_lambda=6") == ("prox_search_lambda", 6.0)
-    for bad in ("border=circular", "prox_search_refit", "prox_search_refit=maybe", "prox_steps=two", "zeta=1"):
+    assert parse_prox_option("prox_search_trust=0.9") == ("prox_search_trust", 0.9)  # off (None) by default
+    assert parse_prox_option("prox_search_trust=none") == ("prox_search_trust", None)
+    for bad in ("border=circular", "prox_search_refit", "prox_search_refit=maybe", "prox_steps=two", "zeta=1",
+                "prox_search_trust=high"):
         with pytest.raises(ValueError, match="--prox"):
             parse_prox_option(bad)
     plain = tiny_config(tmp_path, tmp_path / "out", tiny_priors)
@@ -420,3 +424,9 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     paired = plain.replace(search_prior=tiny_priors["image"])
     assert paired.method_settings("prox")["search"]["prior"].startswith(tiny_priors["image"])
     assert paired.restore_config().prox.search_prior == tiny_priors["image"]
+    # the views' trust decides the blind row's lambda: in the key while it can act
+    assert "trust" not in plain.method_settings("prox")["search"] and ProxSettings.search_trust is None
+    trusting = plain.replace(prox_options=("prox_search_trust=0.85",))
+    assert trusting.method_settings("prox")["search"]["trust"] == 0.85
+    one_view = plain.replace(prox_options=("prox_search_trust=0.85", "prox_search_views=1"))
+    assert "trust" not in one_view.method_settings("prox")["search"]

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from blinddps.baselines import PanL0Params, pan_l0_kernel
+from blinddps.metrics import kernel_mnc
 from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
 from blinddps.physics.kernel_geometry import align_kernel, pad_kernel_to, shift_kernel
@@ -30,10 +31,10 @@ def _configured(prior, image_size: int = 16, spatial_multiple: int = 4):
 def test_l0_latent_is_pan_l0():
     y = conv_circular(_scene(), l_shaped_kernel(7))
     published = KernelSearchConfig(latent="l0", denoise=False, lambda_pixel=4e-3, k_thresh=20.0)
-    ours, _ = search_kernel(y, 7, config=published)
+    ours, *_ = search_kernel(y, 7, config=published)
     assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params()))
     # the default drops Pan's intensity term (lambda_pixel 0)
-    ours, _ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False))
+    ours, *_ = search_kernel(y, 7, config=KernelSearchConfig(latent="l0", denoise=False))
     assert torch.equal(ours, pan_l0_kernel(y, 7, params=PanL0Params(lambda_pixel=0.0)))
 
 
@@ -42,7 +43,7 @@ def test_the_default_search_runs_pan_on_the_prior_denoised_photo():
     x = _scene().float()
     y = (conv_circular(x, l_shaped_kernel(7).float()) + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
     prior = _configured(gaussian_prior(ImageTransform(), 3, "", std=0.6))
-    ours, _ = search_kernel(y, 7, image_prior=prior)
+    ours, *_ = search_kernel(y, 7, image_prior=prior)
     expected = pan_l0_kernel(prior_denoised(y, prior), 7, params=PanL0Params(lambda_pixel=0.0))
     assert torch.equal(ours, expected)
 
@@ -67,7 +68,7 @@ def test_prior_denoised_removes_noise_and_keeps_shapes():
 def test_even_size_is_rounded_up_and_the_kernel_is_on_the_simplex():
     y = conv_circular(_scene(), l_shaped_kernel(7)).float()
     prior = _configured(make_prior(TinyConvNet(3, seed=4), ImageTransform(), 3, ""))
-    k, _ = search_kernel(y, 6, image_prior=prior, config=KernelSearchConfig(latent="prox-l0", latent_steps=2))
+    k, *_ = search_kernel(y, 6, image_prior=prior, config=KernelSearchConfig(latent="prox-l0", latent_steps=2))
     assert k.shape == (1, 1, 7, 7) and bool((k >= 0).all())
     assert abs(float(k.sum()) - 1) < 1e-6
 
@@ -117,7 +118,7 @@ def test_kernel_prior_refinement_is_called_per_kernel_step():
     net.forward = counting
     prior = _configured(make_prior(net, KernelTransform(), 1, ""))
     params_iters = PanL0Params().xk_iter
-    k, _ = search_kernel(y, 7, kernel_prior=prior, config=KernelSearchConfig(latent="l0", kernel_prior_t=50, denoise=False))
+    k, *_ = search_kernel(y, 7, kernel_prior=prior, config=KernelSearchConfig(latent="l0", kernel_prior_t=50, denoise=False))
     assert k.shape == (1, 1, 7, 7) and abs(float(k.sum()) - 1) < 1e-6
     # one pyramid level for 7 px (the next would be under Pan's 5 px) x Pan's alternations,
     # each kernel padded to the prior's 16 px
@@ -148,7 +149,7 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     assert small.k_thresh == large.k_thresh == 20.0
     assert search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
     y = conv_circular(_scene(), l_shaped_kernel(7))
-    finer, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
+    finer, *_ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
     params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)
     assert torch.equal(finer, pan_l0_kernel(y, 7, params=params))
 
@@ -168,13 +169,13 @@ def test_refit_searches_again_at_the_size_the_kernel_fills():
     support the kernel fills is left alone."""
     y = conv_circular(_scene(64), l_shaped_kernel(7))
     plain = KernelSearchConfig(denoise=False, k_thresh=5.0)
-    first, _ = search_kernel(y, 41, config=plain)
+    first, *_ = search_kernel(y, 41, config=plain)
     fitted = kernel_extent(first) + 2 * plain.refit_margin
     assert fitted < 0.75 * 41
-    refit, _ = search_kernel(y, 41, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
+    refit, *_ = search_kernel(y, 41, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
     assert refit.shape == (1, 1, 41, 41)
     assert torch.equal(refit, pad_kernel_to(pan_l0_kernel(y, fitted, params=search_params(plain, fitted)), 41))
-    small, _ = search_kernel(y, 9, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
+    small, *_ = search_kernel(y, 9, config=KernelSearchConfig(denoise=False, k_thresh=5.0, refit=True))
     assert torch.equal(small, search_kernel(y, 9, config=plain)[0])
 
 
@@ -213,16 +214,18 @@ def test_merged_kernels_are_the_geometric_mean_of_the_aligned_estimates():
     torch.testing.assert_close(halo, k.sqrt() / k.sqrt().sum())  # sqrt(k / 81), normalised
 
 
-
 def test_views_search_each_view_and_merge_their_kernels():
     """views=2: the kernel is the merge of the search on the photo and the search on its
     transpose (mapped back); views=1 is the plain search."""
     y = conv_circular(_scene(48), l_shaped_kernel(7))
     plain = KernelSearchConfig(denoise=False)
-    one, _ = search_kernel(y, 7, config=plain)
-    flipped, _ = search_kernel(y.transpose(-2, -1), 7, config=plain)
-    two, _ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, views=2))
+    one, *_ = search_kernel(y, 7, config=plain)
+    flipped, *_ = search_kernel(y.transpose(-2, -1), 7, config=plain)
+    two, _, agreement = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, views=2))
     assert torch.equal(two, merge_kernels([one, flipped.transpose(-2, -1)], plain.k_thresh))
+    # the views' agreement: the MNC of the two kernels before the merge; none with one view
+    torch.testing.assert_close(agreement, kernel_mnc(flipped.transpose(-2, -1), one))
+    assert agreement.shape == (1,) and search_kernel(y, 7, config=plain).agreement is None
     assert two.shape == (1, 1, 7, 7) and two.min() >= 0 and abs(float(two.sum()) - 1) < 1e-6
     with pytest.raises(ValueError, match="views"):
         KernelSearchConfig(views=5)

@@ -427,6 +427,7 @@ def test_a_known_kernel_follows_the_max_size_down_scaling(natural):
 @pytest.mark.parametrize("setting", [{"prox_steps": 0}, {"prox_t_start": 1000}, {"prox_t_start": -1},
                                      {"prox_lambda": -1.0}, {"prox_renoise": 1.5}, {"noise": -0.1},
                                      {"prox_search": "sharp"}, {"prox_search_steps": 0}, {"prox_search_lambda": 0.0},
+                                     {"prox_search_trust": 1.5},
                                      {"prox_kernel_prior_t": 1000}],
                          ids=lambda s: "{}={}".format(*next(iter(s.items()))))
 def test_bad_proximal_settings_are_a_value_error(natural, setting):
@@ -478,22 +479,33 @@ def test_denoise_kernel_pads_to_the_prior_and_back(size):
 
 def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     """Blind prox with prox_search="l0": the kernel comes from `solvers.kernel_search` (Pan-L0's
-    loop on the photo denoised by the image prior), odd-sized, and the image is the non-blind restoration
-    with exactly that kernel at prox_search_lambda (not prox_lambda); the record says how the
-    kernel was found."""
+    loop on the photo denoised by the image prior), odd-sized, and the image is the non-blind
+    restoration with exactly that kernel at prox_search_lambda, or at prox_lambda when the
+    views' agreement reaches prox_search_trust; the record says how the kernel was found, how
+    well the views agreed and which lambda restored."""
     k = torch.zeros(9, 9)
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5
     k /= k.sum()
     sharp, photo = camera_photo(k, size=64, noise=0.0)
-    config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5), kernel_size=8, seed=0)
-    blind = deblur(photo, config, priors={"image": natural})
-    assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
-    assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
-    again = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, lam=config.prox.search_lambda), seed=0),
-                   kernel=blind.kernel, priors={"image": natural})
-    torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
-    other = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5), seed=0), kernel=blind.kernel, priors={"image": natural})
-    assert (other.image - blind.image).abs().max() > 1e-3  # prox_lambda 1.5 would be another image
+    images = {}
+    for trust in (None, 0.0):  # never trusted (the default); always trusted
+        config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5, search_trust=trust),
+                               kernel_size=8, seed=0)
+        blind = deblur(photo, config, priors={"image": natural})
+        assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
+        assert blind.info["kernel_search"]["latent"] == "l0" and blind.info["search_seconds"] > 0
+        assert 0 <= blind.info["search_agreement"] <= 1
+        lam = config.prox.search_lambda if trust is None else config.prox.lam
+        assert blind.info["restore_lambda"] == lam
+        again = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, lam=lam), seed=0), kernel=blind.kernel,
+                       priors={"image": natural})
+        torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
+        images[trust] = blind.image
+    assert (images[None] - images[0.0]).abs().max() > 1e-3  # the two lambdas give other images
+    one_view = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, search_views=1, search_trust=0.0),
+                                           kernel_size=8, seed=0), priors={"image": natural})
+    assert "search_agreement" not in one_view.info  # one view: no agreement, never trusted
+    assert one_view.info["restore_lambda"] == ProxSettings.search_lambda
 
 
 def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles():
@@ -543,7 +555,7 @@ def test_the_kernel_search_runs_on_its_own_prior_and_the_restoration_on_the_imag
     preloaded = deblur(photo, own, priors={"image": third, "search": natural})
     torch.testing.assert_close(paired.kernel, reference.kernel, atol=0, rtol=0)
     torch.testing.assert_close(preloaded.kernel, reference.kernel, atol=0, rtol=0)
-    known = deblur(photo, own.replace(prox_lambda=own.prox.search_lambda), kernel=paired.kernel,
+    known = deblur(photo, own.replace(prox_lambda=paired.info["restore_lambda"]), kernel=paired.kernel,
                    priors={"image": third})
     torch.testing.assert_close(paired.image, known.image, atol=1e-6, rtol=0)
     alone = deblur(photo, own, priors={"image": third})

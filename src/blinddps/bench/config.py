@@ -45,7 +45,7 @@ _BENCH_OWNED = ("border", "prox_search_prior")
 def parse_prox_option(text: str) -> tuple[str, object]:
     """'prox_search_refit=true' -> ('prox_search_refit', True): a proximal setting by its flat
     option name (`tasks.config.PROX_OPTIONS`, dashes allowed), the value read as the type of
-    its default."""
+    its default (a setting off by default, None, takes a number or "none")."""
     name, sep, value = text.partition("=")
     name = name.strip().lstrip("-").replace("-", "_")
     if not sep or name not in PROX_OPTIONS or name in _BENCH_OWNED:
@@ -57,10 +57,13 @@ def parse_prox_option(text: str) -> tuple[str, object]:
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"--prox {text!r}: {name} takes true or false")
         return name, value.lower() in ("true", "1", "yes")
+    kind = float if default is None else type(default)
+    if default is None and value.lower() == "none":
+        return name, None
     try:
-        return name, type(default)(value)
+        return name, kind(value)
     except ValueError as exc:
-        raise ValueError(f"--prox {text!r}: {name} takes a {type(default).__name__}") from exc
+        raise ValueError(f"--prox {text!r}: {name} takes a {kind.__name__}") from exc
 
 
 def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -192,6 +195,8 @@ class BenchConfig:
             if method == "prox" and rc.prox.search != "none":  # the blind row's kernel search
                 # every KernelSearchConfig field, so that a new search default is a new cache key
                 out["search"] = {**kernel_search_config(rc, bool(rc.autocast)).to_dict(), "lambda": rc.prox.search_lambda}
+                if rc.prox.search_views > 1 and rc.prox.search_trust is not None:  # else always search_lambda
+                    out["search"]["trust"] = rc.prox.search_trust
                 if self.search_prior:  # "": the image prior, already in the key
                     out["search"]["prior"] = prior_fingerprint(self.search_prior)
                 if rc.prox.kernel_prior_t > 0:

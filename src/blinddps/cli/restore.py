@@ -330,6 +330,9 @@ def restore_options(func):
         click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_lambda, show_default=True,
                      help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),
+        click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
+                     help="With several views: when their kernels agree at least this well (MNC), the kernel is "
+                          "trusted as known (restored at --prox-lambda). Default: never."),
         click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=ProxSettings.search_steps,
                      show_default=True, help="Network evaluations of each latent image of the prox / prox-l0 search."),
         click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=ProxSettings.kernel_prior_t,

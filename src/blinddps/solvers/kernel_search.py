@@ -18,12 +18,14 @@ Images in [0, 1]; kernels non-negative, summing to 1, origin K // 2.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..baselines._l0_ops import final_threshold, l0_deblur
 from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel
+from ..metrics.kernel import kernel_mnc
 from ..physics.kernel_geometry import align_kernel, delta_kernel, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
@@ -195,14 +197,29 @@ def kernel_extent(kernel: Tensor) -> int:
     return min(2 * reach + 1, size)
 
 
+class KernelSearch(NamedTuple):
+    """What `search_kernel` found.
+
+    kernel: (B, 1, K, K), non-negative, summing to 1, origin K // 2.
+    nfe: the network evaluations it cost per image (the denoising call, the prox latents'
+        steps, the kernel prior's calls).
+    agreement: (B,) in [0, 1] with several views: the smallest kernel MNC between the first
+        view's kernel and another view's, before the merge (no truth needed: a confidence;
+        high when the views found one blur, which may still be the wrong one). None with one view.
+    """
+
+    kernel: Tensor
+    nfe: int
+    agreement: Tensor | None
+
+
 def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | None = None,
                   kernel_prior: DiffusionPrior | None = None, config: KernelSearchConfig = KernelSearchConfig(),
                   generator: torch.Generator | None = None,
-                  params: PanL0Params | None = None) -> tuple[Tensor, int]:
+                  params: PanL0Params | None = None) -> KernelSearch:
     """Blind kernel estimate of y (B, C, H, W) in [0, 1]: (B, 1, K, K), K = kernel_size rounded
-    up to odd (Pan's pyramid needs a centre pixel), non-negative, summing to 1; and the network
-    evaluations it cost per image (the denoising call, the prox latents' steps, the kernel
-    prior's calls).
+    up to odd (Pan's pyramid needs a centre pixel), non-negative, summing to 1, with its cost
+    and the views' agreement (`KernelSearch`).
 
     image_prior: needed by the "prox" latents; kernel_prior: needed when config.kernel_prior_t > 0.
     params: the pyramid loop's settings (None: `search_params(config, kernel_size)`).
@@ -238,8 +255,9 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
 
     kernels = [_unview(search(_view(y, *v)), *v) for v in VIEWS[: config.views]]
     if len(kernels) == 1:
-        return kernels[0], sum(tally)
-    return merge_kernels(kernels, config.k_thresh), sum(tally)
+        return KernelSearch(kernels[0], sum(tally), None)
+    agreement = torch.stack([kernel_mnc(k, kernels[0]) for k in kernels[1:]]).amin(dim=0)
+    return KernelSearch(merge_kernels(kernels, config.k_thresh), sum(tally), agreement)
 
 
 def _view(image: Tensor, transposed: bool, rotated: bool) -> Tensor:

@@ -85,6 +85,14 @@ class ProxSettings:
         found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with
         64 px blur 12 and 24 within 0.1 dB, 1.5 and 6 several dB under;
         benchmarks/results/blind-kernel-trials.md).
+    search_trust: None (the default) or a level in [0, 1]: with several views, a found kernel
+        whose views agree at least this well (their kernels' MNC before the merge,
+        `KernelSearch.agreement`, recorded as "search_agreement") is trusted like a known one:
+        the image is restored at `lam`, not `search_lambda`. Chosen on 48 training photos with
+        64 px blur, 0.85 gained +0.37 ± 0.10 dB aligned there (17 photos up, 10 down), but on
+        the benchmarks Levin lost 0.94 dB (noise-free camera shake: its views agree while its
+        kernels are not exact), Kodak24 gained +0.06, CBSD68 +0.17, turbulence +0.22; so it is
+        off by default (benchmarks/results/blind-kernel-trials.md, sixth session).
     """
 
     steps: int = 20
@@ -100,6 +108,7 @@ class ProxSettings:
     search_lambda: float = 12.0
     search_views: int = 2
     search_prior: str = "natural-rgb-3"
+    search_trust: float | None = None
 
     def __post_init__(self) -> None:
         _check({"prox steps must be at least 1": self.steps >= 1,
@@ -109,6 +118,7 @@ class ProxSettings:
                 f"prox border must be 'valid' or 'circular', got {self.border!r}": self.border in ("valid", "circular"),
                 f"prox search must be one of {', '.join(KERNEL_SEARCHES)}": self.search in KERNEL_SEARCHES,
                 "prox search_steps must be at least 1": self.search_steps >= 1,
+                "prox search_trust must be in [0, 1]": self.search_trust is None or 0 <= self.search_trust <= 1,
                 "prox search_lambda must be positive": self.search_lambda > 0,
                 "prox search_views must be 1, 2, 3 or 4": self.search_views in (1, 2, 3, 4),
                 "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
@@ -227,7 +237,8 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "border": "border", "prox_search": "search", "prox_search_steps": "search_steps",
                 "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
                 "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
-                "prox_search_views": "search_views", "prox_search_prior": "search_prior"}
+                "prox_search_views": "search_views", "prox_search_prior": "search_prior",
+                "prox_search_trust": "search_trust"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

@@ -232,7 +232,11 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     if kernel is None and config.prox.search != "none":  # the kernel found first, then non-blind
         kernel, search = _search_kernel(y01, config, search_prior(config, image_prior, priors), priors,
                                         settings.autocast)
-        settings = replace(settings, lam=config.prox.search_lambda)
+        # views that found one blur: the kernel is trusted like a known one (one view: never)
+        trust = config.prox.search_trust
+        trusted = trust is not None and search.get("search_agreement", -1.0) >= trust
+        settings = replace(settings, lam=config.prox.lam if trusted else config.prox.search_lambda)
+        search["restore_lambda"] = settings.lam
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
     domain = Domain.for_measurement((h, w), size, config.prox.border, image_prior.network.config.spatial_multiple)
@@ -274,18 +278,22 @@ def search_prior(config: RestoreConfig, image_prior: DiffusionPrior,
 
 def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool) -> tuple[torch.Tensor, dict]:
     """The blind kernel (K, K), K = kernel_size rounded up to odd, by `solvers.kernel_search`
-    (seeded from config.seed), and what to record of it."""
+    (seeded from config.seed), and what to record of it (with several views their agreement,
+    "search_agreement", in [0, 1])."""
     start = time.perf_counter()
     settings = kernel_search_config(config, autocast)
     kernel_prior = None
     if settings.kernel_prior_t > 0:
         kernel_prior = (priors or {}).get("kernel") or load_task_prior("kernel", config.kernel_prior, config.device, "")
     h, w = y01.shape[-2:]
-    kernel, nfe = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
-                           kernel_prior=kernel_prior, config=settings,
-                           generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
-    return kernel[0, 0].float(), {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start,
-                                  "search_nfe": nfe}
+    found = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
+                          kernel_prior=kernel_prior, config=settings,
+                          generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
+    info = {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start,
+            "search_nfe": found.nfe}
+    if found.agreement is not None:
+        info["search_agreement"] = float(found.agreement[0])
+    return found.kernel[0, 0].float(), info
 
 
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:

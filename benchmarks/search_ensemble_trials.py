@@ -21,7 +21,8 @@ Variants: `base` (the product's search), `T` (the photo transposed, the kernel t
 back: Pan's initial kernel is horizontal, so this starts it vertical), `F` (the photo rotated
 by 180 degrees, the kernel rotated back: Pan's initial kernel is not symmetric about the
 origin, so it starts on the other side), `R`/`G`/`B` (one colour
-channel instead of the luma), `s<f>` (the denoiser at f times the estimated noise), `T`
+channel instead of the luma), `s<f>` (the denoiser at f times the estimated noise), `d<f>`
+(Pan's lambdas divided by f after each alternation instead of 1.1), `T`
 and `F` combined with the others as a prefix (e.g. `TR`, `TF`, `FR`).
 """
 from __future__ import annotations
@@ -29,15 +30,18 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from blinddps import RestoreConfig, deblur, simulate
 from blinddps.metrics import kernel_mnc, psnr_upto_shift
+from blinddps.physics import Blur
 from blinddps.priors.bundle import load_prior
 from blinddps.tasks.config import ProxSettings
-from blinddps.solvers.kernel_search import KernelSearchConfig, merge_kernels, prior_denoised, search_kernel
+from blinddps.solvers.kernel_search import (KernelSearchConfig, merge_kernels, prior_denoised, search_kernel,
+                                            search_params)
 
 from sweep_settings import load_crops
 
@@ -60,7 +64,11 @@ def run_variant(variant: str, y: torch.Tensor, size: int, prior, seed: int) -> t
     scale = float(rest[1:]) if rest.startswith("s") else 1.0
     y = prior_denoised(y, prior, autocast=True, scale=scale)
     config = KernelSearchConfig(autocast=True, denoise=False)
-    k, *_ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed))
+    params = search_params(config, size)
+    if rest.startswith("d"):  # Pan's lambdas divided by this after each alternation (1.1 published)
+        params = replace(params, lambda_decay=float(rest[1:]))
+    k, *_ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed),
+                          params=params)
     k = k[0, 0].float()
     k = k.flip(-2, -1) if flip else k  # about the origin: K is odd
     return k.T.contiguous() if transpose else k
@@ -104,8 +112,22 @@ def restore_item(job: tuple) -> tuple[str, dict]:
             image = deblur(item["y"], config, kernel=k).image
             name = "+".join(combo) + ("" if lam == ProxSettings.search_lambda else f"@{lam:g}")
             out[name] = (float(kernel_mnc(k, item["truth"])),
-                         float(psnr_upto_shift(image, item["x"], max_shift=16, crop=16)))
+                         float(psnr_upto_shift(image, item["x"], max_shift=16, crop=16)),
+                         *no_truth_scores(image, item["y"], k))
     return item["image"], out
+
+
+def no_truth_scores(image: torch.Tensor, y: torch.Tensor, k: torch.Tensor, crop: int = 32) -> tuple[float, float]:
+    """Two scores of a restoration (1, 3, H, W) in [0, 1] that need no truth, over the image
+    minus crop pixels at each side: the normalised sparsity of its luma's gradients,
+    ||grad||_1 / ||grad||_2 (Krishnan et al. 2011: blur raises it, so does ringing), and the
+    RMS misfit to the photo y of the image blurred by k (reflect borders, as simulated)."""
+    luma = image.mean(dim=1)[0, crop:-crop, crop:-crop].double()
+    grad = torch.cat([(luma[1:] - luma[:-1]).flatten(), (luma[:, 1:] - luma[:, :-1]).flatten()])
+    sparsity = float(grad.abs().sum() / grad.norm())
+    reblurred = Blur("reflect")(image, kernel=k[None, None].to(image.dtype))
+    misfit = float((reblurred - y)[..., crop:-crop, crop:-crop].pow(2).mean().sqrt())
+    return sparsity, misfit
 
 
 def restore_report(path: Path, combos: list[list[str]], jobs: int, lambdas: list[float],
@@ -124,11 +146,18 @@ def restore_report(path: Path, combos: list[list[str]], jobs: int, lambdas: list
         values = [r[name] for _, r in rows]
         print(f"{name}: MNC {sum(v[0] for v in values) / len(values):.4f}, "
               f"PSNR aligned {sum(v[1] for v in values) / len(values):.3f} dB")
+    if len(rows[0][1]) > 1:  # pick one restoration per photo by a score that needs no truth
+        for label, pick in (("least sparsity", lambda r: min(r.values(), key=lambda v: v[2])),
+                            ("least misfit", lambda r: min(r.values(), key=lambda v: v[3])),
+                            ("best (the truth)", lambda r: max(r.values(), key=lambda v: v[1]))):
+            chosen = [pick(r) for _, r in rows]
+            print(f"pick by {label}: MNC {sum(v[0] for v in chosen) / len(chosen):.4f}, "
+                  f"PSNR aligned {sum(v[1] for v in chosen) / len(chosen):.3f} dB")
     agreement = {item["image"]: float(kernel_mnc(item["kernels"]["base"], item["kernels"]["T"]))
                  for item in items if {"base", "T"} <= item["kernels"].keys()}
     for image, r in rows:
         agree = f"agree {agreement[image]:.2f} " if image in agreement else ""
-        print(image, agree + " ".join(f"{name} {mnc:.2f}/{p:.2f}" for name, (mnc, p) in r.items()))
+        print(image, agree + " ".join(f"{name} {v[0]:.2f}/{v[1]:.2f}/{v[2]:.1f}/{v[3]:.4f}" for name, v in r.items()))
     if save is not None:
         torch.save({"rows": dict(rows), "agreement": agreement}, save)
 

@@ -34,6 +34,7 @@ from blinddps.cli.main import cli
 from blinddps.cli.restore import load_priors, output_paths
 from blinddps.io import read_image
 from blinddps.tasks import RestoreConfig
+from blinddps.tasks.config import ProxSettings
 
 H, W = 40, 48
 JOB_TIMEOUT = 180  # seconds; a tiny job takes about one on a busy 2-core machine
@@ -106,8 +107,9 @@ def test_blind_job_streams_steps_and_previews_and_writes_the_cli_files(runner, f
     assert stages[0] == "loading" and stages[-1] == "done" and "running" in stages
     running = [u for u in updates if u.stage == "running"]
     steps = [u.step for u in running]  # repeated by the heartbeat, or skipped when the consumer lags: never backwards
-    assert steps[-1] == 3 and steps == sorted(steps)
-    assert {u.num_steps for u in running} == {3}
+    total = 3 * len(ProxSettings.search_decays)  # one restoration per kernel search, numbered on
+    assert steps[-1] == total and steps == sorted(steps)
+    assert {u.num_steps for u in running} == {total}
     etas = [u.eta for u in running]
     assert all(e is not None and e >= 0 for e in etas) and etas[-1] == 0
     previews = [u.preview for u in updates if u.preview is not None]
@@ -363,8 +365,9 @@ def test_server_runs_a_short_job(server, files):
     client, runner = server
     job = client.submit(*_inputs(files["photo.png"]), api_name="/restore")
     status, pair, kernel, tilt, std, downloads = job.result(timeout=JOB_TIMEOUT)
-    assert "Done: 3 steps" in status, status
-    assert any(" of 3 ·" in out[0] for out in job.outputs()), "progress streamed before the end"
+    total = 3 * len(ProxSettings.search_decays)  # 3 per kernel search
+    assert f"Done: {total} steps" in status, status
+    assert any(f" of {total} ·" in out[0] for out in job.outputs()), "progress streamed before the end"
     before, after = (Image.open(p) for p in pair)
     assert before.size == after.size == (W, H)
     # auto is the proximal sampler: its kernel search makes the 8 px kernel odd, 9x9, 21 px a cell

@@ -409,8 +409,9 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert parse_prox_option("prox_search_lambda=6") == ("prox_search_lambda", 6.0)
     assert parse_prox_option("prox_search_trust=0.9") == ("prox_search_trust", 0.9)  # off (None) by default
     assert parse_prox_option("prox_search_trust=none") == ("prox_search_trust", None)
+    assert parse_prox_option("prox_search_decays=1.1,1.032") == ("prox_search_decays", (1.1, 1.032))
     for bad in ("border=circular", "prox_search_refit", "prox_search_refit=maybe", "prox_steps=two", "zeta=1",
-                "prox_search_trust=high"):
+                "prox_search_trust=high", "prox_search_decays=1.1,fast"):
         with pytest.raises(ValueError, match="--prox"):
             parse_prox_option(bad)
     plain = tiny_config(tmp_path, tmp_path / "out", tiny_priors)
@@ -430,3 +431,7 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert trusting.method_settings("prox")["search"]["trust"] == 0.85
     one_view = plain.replace(prox_options=("prox_search_trust=0.85", "prox_search_views=1"))
     assert "trust" not in one_view.method_settings("prox")["search"]
+    # several decays: several searches and the best-fitting restoration kept, another row
+    decays = plain.replace(prox_options=("prox_search_decays=1.1,1.032",))
+    assert decays.method_settings("prox")["search"]["decays"] == [1.1, 1.032]
+    assert ("decays" in plain.method_settings("prox")["search"]) == (len(ProxSettings.search_decays) > 1)

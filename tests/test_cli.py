@@ -25,6 +25,7 @@ from PIL import Image
 
 from blinddps import RestoreConfig
 from blinddps.cli.main import cli
+from blinddps.tasks.config import ProxSettings
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 ENV.pop("BLINDDPS_DEBUG", None)
@@ -366,15 +367,17 @@ def test_reported_nfe_is_the_counted_network_calls(tmp_path, photo, tiny_priors,
 
 def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp_path, photo, tiny_priors,
                                                                              network_calls):
-    """Blind auto = the proximal sampler: one denoising call of the photo for the kernel search
-    (one image, whatever the samples), then one call per step for both samples as one batch;
-    nfe_per_image counts both, and no kernel-prior call is made."""
+    """Blind auto = the proximal sampler: per kernel search (one per lambda decay), one
+    denoising call of the photo (one image, whatever the samples), then one call per step for
+    both samples as one batch; nfe_per_image counts them all, search_nfe all but the kept
+    restoration's, and no kernel-prior call is made."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,
                      "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
-    assert network_calls[0] == (3, 1) and network_calls[1:] == [(3, 2)] * 4
-    assert info["method"] == "prox" and info["search_nfe"] == 1 and info["nfe_per_image"] == 5
+    runs = len(ProxSettings.search_decays)
+    assert network_calls == ([(3, 1)] + [(3, 2)] * 4) * runs
+    assert info["method"] == "prox" and info["search_nfe"] == runs + 4 * (runs - 1) and info["nfe_per_image"] == 5 * runs
 
 
 def test_simulate_refuses_to_overwrite_its_input(photo):

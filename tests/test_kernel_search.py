@@ -148,6 +148,10 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     assert small.lambda_pixel == large.lambda_pixel == 1e-3
     assert small.k_thresh == large.k_thresh == 20.0
     assert search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
+    assert small.lambda_decay == large.lambda_decay == 1.1  # Pan's published decay by default
+    assert search_params(KernelSearchConfig(lambda_decay=1.032), 65).lambda_decay == 1.032
+    with pytest.raises(ValueError, match="lambda_decay"):
+        KernelSearchConfig(lambda_decay=0.9)
     y = conv_circular(_scene(), l_shaped_kernel(7))
     finer, *_ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
     params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)

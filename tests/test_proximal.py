@@ -508,6 +508,36 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     assert one_view.info["restore_lambda"] == ProxSettings.search_lambda
 
 
+def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
+    """prox_search_decays with two values: two searches (Pan's lambda decay 1.1 and 1.0), each
+    kernel restored, and the result is exactly the one-decay run whose restoration has the
+    least data misfit; the record lists both candidates, counts every network call, and the
+    progress callback numbers the steps of both restorations on."""
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+
+    def run(decays, callback=None):
+        config = RestoreConfig(prox=ProxSettings(steps=3, search_decays=decays), kernel_size=9, seed=0)
+        return deblur(photo, config, priors={"image": natural}, callback=callback)
+
+    single = {d: run((d,)) for d in (1.1, 1.0)}
+    assert (single[1.1].kernel - single[1.0].kernel).abs().max() > 1e-4  # the two searches differ here
+    steps = []
+    both = run((1.1, 1.0), callback=lambda info: steps.append((info.step, info.num_steps)))
+    misfit = {d: sum(r.info["final_misfit"]) / len(r.info["final_misfit"]) for d, r in single.items()}
+    best = min(misfit, key=misfit.get)
+    assert torch.equal(both.kernel, single[best].kernel)
+    torch.testing.assert_close(both.image, single[best].image, atol=1e-6, rtol=0)
+    assert both.info["kernel_search"]["lambda_decay"] == best
+    assert [c["lambda_decay"] for c in both.info["candidates"]] == [1.1, 1.0]
+    assert [c["misfit"] for c in both.info["candidates"]] == pytest.approx([misfit[1.1], misfit[1.0]], rel=1e-6)
+    assert both.info["nfe_per_image"] == single[1.1].info["nfe_per_image"] + single[1.0].info["nfe_per_image"]
+    assert steps == [(i, 6) for i in range(6)]
+    assert "candidates" not in single[1.1].info
+
+
 def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles():
     """kernel_chain: one kernel-prior call per step beside the image prior's (nfe counts both,
     all at the image's timesteps), the kernel on the simplex at every step, the kernel's chain

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from blinddps.tasks.config import ProxSettings
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -39,12 +41,13 @@ def test_readme_examples_run_and_keep_their_promises(network_calls):
     assert result.image.shape == blurry.shape == (1, 3, 128, 128)
     assert result.kernel.shape == (65, 65)  # the kernel prior's 64 px, made odd by the kernel search
     assert result.kernel.min() >= 0 and torch.isclose(result.kernel.sum(), torch.tensor(1.0), atol=1e-5)
-    # "network evaluations per image": the calls counted, blind: the search's one denoising
-    # call and 2 proximal steps (no kernel network), then 2 image-network calls of the
-    # non-blind run, each on one image; the seconds are the run's, not more.
-    assert sorted(network_calls) == [(3, 1)] * 5
-    assert result.info["nfe_per_image"] == 3 and scope["known"].info["nfe_per_image"] == 2
-    assert result.info["method"] == "prox" and result.info["search_nfe"] == 1
+    # "network evaluations per image": the calls counted, blind: per kernel search (one per
+    # lambda decay) its one denoising call and 2 proximal steps (no kernel network), then 2
+    # image-network calls of the non-blind run, each on one image; the seconds are the run's.
+    runs = len(ProxSettings.search_decays)
+    assert sorted(network_calls) == [(3, 1)] * (3 * runs + 2)
+    assert result.info["nfe_per_image"] == 3 * runs and scope["known"].info["nfe_per_image"] == 2
+    assert result.info["method"] == "prox" and result.info["search_nfe"] == runs + 2 * (runs - 1)
     known, truth = scope["known"], scope["truth"]
     assert known.image.shape == blurry.shape and known.info["method"] == "prox"
     assert torch.allclose(known.kernel, truth["kernel"] / truth["kernel"].sum(), atol=1e-6)

@@ -57,6 +57,11 @@ def parse_prox_option(text: str) -> tuple[str, object]:
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"--prox {text!r}: {name} takes true or false")
         return name, value.lower() in ("true", "1", "yes")
+    if isinstance(default, tuple):  # a list of numbers: "1.1,1.032"
+        try:
+            return name, tuple(float(v) for v in value.split(","))
+        except ValueError as exc:
+            raise ValueError(f"--prox {text!r}: {name} takes numbers separated by commas") from exc
     kind = float if default is None else type(default)
     if default is None and value.lower() == "none":
         return name, None
@@ -197,6 +202,8 @@ class BenchConfig:
                 out["search"] = {**kernel_search_config(rc, bool(rc.autocast)).to_dict(), "lambda": rc.prox.search_lambda}
                 if rc.prox.search_views > 1 and rc.prox.search_trust is not None:  # else always search_lambda
                     out["search"]["trust"] = rc.prox.search_trust
+                if len(rc.prox.search_decays) > 1:  # several searches, the best-fitting restoration kept
+                    out["search"]["decays"] = list(rc.prox.search_decays)
                 if self.search_prior:  # "": the image prior, already in the key
                     out["search"]["prior"] = prior_fingerprint(self.search_prior)
                 if rc.prox.kernel_prior_t > 0:

@@ -330,6 +330,10 @@ def restore_options(func):
         click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_lambda, show_default=True,
                      help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),
+        click.option("--prox-search-decays", callback=_decays, show_default=True,
+                     default=",".join(f"{d:g}" for d in ProxSettings.search_decays),
+                     help="Pan's lambda decays, comma-separated: one kernel search and restoration each, the "
+                          "restoration that fits the photo best kept."),
         click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
                      help="With several views: when their kernels agree at least this well (MNC), the kernel is "
                           "trusted as known (restored at --prox-lambda). Default: never."),
@@ -352,6 +356,17 @@ def restore_options(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _decays(ctx, param, value: str) -> tuple[float, ...]:
+    """--prox-search-decays "1.1,1.032" -> (1.1, 1.032), each >= 1."""
+    try:
+        decays = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, got {value!r}") from None
+    if not all(d >= 1 for d in decays):
+        raise click.BadParameter(f"each decay must be >= 1, got {value!r}")
+    return decays
 
 
 def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt_prior: str = "tilt",

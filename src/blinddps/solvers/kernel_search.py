@@ -75,6 +75,9 @@ class KernelSearchConfig:
         fourth-stage image prior, the kernels' MNC rose on every photo set but aligned PSNR fell
         (benchmarks/results/README.md), and on 8 training photos through turbulence (Gaussian
         blur, std 3) it gave MNC 0.870 -> 0.911 but 24.84 -> 24.73 dB.
+    lambda_decay: Pan's latent weights are divided by this after every x/k alternation (the
+        published 1.1, tuned for Pan's pyramid; with the finer pyramid of large kernels the
+        weights reach their floor a third of the way up, 1.032 spreads the decay over all of it).
     views: how many views of the photo (`VIEWS`: as is, transposed, rotated by 180 degrees,
         both) the search runs on; their kernels, mapped back, are aligned to the first
         (`align_kernel`) and merged by their geometric mean, thresholded again at max /
@@ -94,6 +97,7 @@ class KernelSearchConfig:
     k_thresh: float = 20.0
     refit: bool = False
     refit_margin: int = 6
+    lambda_decay: float = 1.1
     views: int = 1
 
     def __post_init__(self):
@@ -107,6 +111,8 @@ class KernelSearchConfig:
             raise ValueError(f"kernel_prior_t must be in [0, 1000), got {self.kernel_prior_t}")
         if self.k_thresh < 1 or self.refit_margin < 0:
             raise ValueError("k_thresh >= 1 and refit_margin >= 0 are required")
+        if self.lambda_decay < 1:
+            raise ValueError(f"lambda_decay must be >= 1, got {self.lambda_decay}")
         if self.views not in range(1, len(VIEWS) + 1):
             raise ValueError(f"views must be 1..{len(VIEWS)}, got {self.views}")
 
@@ -179,11 +185,12 @@ def prior_refiner(kernel_prior: DiffusionPrior, t: int, *, autocast: bool = Fals
 
 
 def search_params(config: KernelSearchConfig, kernel_size: int) -> PanL0Params:
-    """Pan's published settings with config.lambda_pixel, and for kernels larger than
-    config.large_kernel a finer pyramid with more alternations per level."""
+    """Pan's published settings with config's lambda_pixel, k_thresh and lambda_decay, and for
+    kernels larger than config.large_kernel a finer pyramid with more alternations per level."""
+    common = {"lambda_pixel": config.lambda_pixel, "k_thresh": config.k_thresh, "lambda_decay": config.lambda_decay}
     if kernel_size > config.large_kernel:
-        return PanL0Params(lambda_pixel=config.lambda_pixel, pyramid_ratio=0.8, xk_iter=10, k_thresh=config.k_thresh)
-    return PanL0Params(lambda_pixel=config.lambda_pixel, k_thresh=config.k_thresh)
+        return PanL0Params(pyramid_ratio=0.8, xk_iter=10, **common)
+    return PanL0Params(**common)
 
 
 def kernel_extent(kernel: Tensor) -> int:

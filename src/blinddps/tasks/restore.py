@@ -225,43 +225,87 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
-    """Deblurring with the proximal sampler on the working grid of config.prox.border."""
+    """Deblurring with the proximal sampler on the working grid of config.prox.border. Blind
+    with a search: one kernel per value of config.prox.search_decays, each restored, the
+    restoration with the least data misfit kept."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
-    search = {}
-    if kernel is None and config.prox.search != "none":  # the kernel found first, then non-blind
-        kernel, search = _search_kernel(y01, config, search_prior(config, image_prior, priors), priors,
-                                        settings.autocast)
-        # views that found one blur: the kernel is trusted like a known one (one view: never)
-        trust = config.prox.search_trust
-        trusted = trust is not None and search.get("search_agreement", -1.0) >= trust
-        settings = replace(settings, lam=config.prox.lam if trusted else config.prox.search_lambda)
-        search["restore_lambda"] = settings.lam
+    if kernel is not None or config.prox.search == "none":
+        result, sampler, domain = _prox_solve(y01, kernel, settings, image_prior, config, callback)
+        return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, {})
+    searcher = search_prior(config, image_prior, priors)
+    decays = config.prox.search_decays
+    runs = []
+    for i, decay in enumerate(decays):
+        found, search = _search_kernel(y01, config, searcher, priors, settings.autocast, decay)
+        lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
+        result, sampler, domain = _prox_solve(y01, found, replace(settings, lam=lam), image_prior, config,
+                                              _offset_callback(callback, i, len(decays)))
+        runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
+    misfits = [float(run[0].loss.mean()) for run in runs]
+    best = min(range(len(runs)), key=misfits.__getitem__)
+    result, sampler, domain, search = runs[best]
+    # finding the kernel cost every search and every restoration but the one kept
+    search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
+        run[0].nfe for i, run in enumerate(runs) if i != best)
+    if len(runs) > 1:
+        search["candidates"] = [{"lambda_decay": d, "misfit": m, "search_agreement": run[3].get("search_agreement")}
+                                for d, m, run in zip(decays, misfits, runs)]
+    return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, search)
+
+
+def _trusted(search: dict, trust: float | None) -> bool:
+    """Views that found one blur: the kernel is trusted like a known one (one view: never)."""
+    return trust is not None and search.get("search_agreement", -1.0) >= trust
+
+
+def _offset_callback(callback, index: int, count: int):
+    """The callback of run `index` of `count` runs of the same sampler, its steps numbered
+    on from the earlier runs' (one progress bar over all of them)."""
+    if callback is None or count == 1:
+        return callback
+
+    def shifted(info: StepInfo) -> None:
+        callback(replace(info, step=index * info.num_steps + info.step, num_steps=count * info.num_steps))
+    return shifted
+
+
+def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):
+    """One run of the proximal sampler: config.samples restorations of y01 (1, C, H, W) in
+    [0, 1] with this kernel (K, K) (None: blind from the delta kernel)."""
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
     h, w = y01.shape[-2:]
     domain = Domain.for_measurement((h, w), size, config.prox.border, image_prior.network.config.spatial_multiple)
     y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
-    gens = sample_generators(config)
     known = {} if kernel is None else {"kernel": kernel.to(config.device)[None, None]}
-    result = sampler.solve(y.expand(n, *y.shape[1:]), known=known, kernel_size=size, generator=gens,
-                           callback=callback)
+    result = sampler.solve(y.expand(n, *y.shape[1:]), known=known, kernel_size=size,
+                           generator=sample_generators(config), callback=callback)
+    return result, sampler, domain
+
+
+def _package_prox(result, sampler, domain, y01, channels, scale, config: RestoreConfig, start, nfe: int,
+                  search: dict) -> RestoreResult:
+    """The run's estimates cropped to the photo, and its record."""
+    h, w = y01.shape[-2:]
     result.estimates["image"] = domain.crop(result.estimates["image"])
     result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
-    return _package(result, channels, (h, w), n, {
+    return _package(result, channels, (h, w), config.samples, {
         # the search runs once per photo; its network calls count for every sample's image
-        "method": "prox", "nfe_per_image": result.nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
-        "scale": scale,
-        "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": size,
-        "border": config.prox.border, "grid": list(domain.grid), "autocast": settings.autocast, **search})
+        "method": "prox", "nfe_per_image": nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
+        "scale": scale, "seconds": time.perf_counter() - start, "working_size": [h, w],
+        "kernel_size": result.estimates["kernel"].shape[-1], "border": config.prox.border, "grid": list(domain.grid),
+        "autocast": sampler.config.autocast, **search})
 
 
-def kernel_search_config(config: RestoreConfig, autocast: bool) -> KernelSearchConfig:
-    """The blind kernel search's settings from the task's (config.prox.search != "none")."""
+def kernel_search_config(config: RestoreConfig, autocast: bool, lambda_decay: float | None = None) -> KernelSearchConfig:
+    """The blind kernel search's settings from the task's (config.prox.search != "none"), with
+    this lambda decay (None: the first of config.prox.search_decays)."""
     return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
                               kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
                               refit=config.prox.search_refit, views=config.prox.search_views,
+                              lambda_decay=config.prox.search_decays[0] if lambda_decay is None else lambda_decay,
                               autocast=autocast)
 
 
@@ -276,12 +320,13 @@ def search_prior(config: RestoreConfig, image_prior: DiffusionPrior,
     return load_task_prior("image", config.prox.search_prior, config.device, "")
 
 
-def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool) -> tuple[torch.Tensor, dict]:
+def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool,
+                   lambda_decay: float | None = None) -> tuple[torch.Tensor, dict]:
     """The blind kernel (K, K), K = kernel_size rounded up to odd, by `solvers.kernel_search`
     (seeded from config.seed), and what to record of it (with several views their agreement,
     "search_agreement", in [0, 1])."""
     start = time.perf_counter()
-    settings = kernel_search_config(config, autocast)
+    settings = kernel_search_config(config, autocast, lambda_decay)
     kernel_prior = None
     if settings.kernel_prior_t > 0:
         kernel_prior = (priors or {}).get("kernel") or load_task_prior("kernel", config.kernel_prior, config.device, "")

@@ -182,7 +182,8 @@ def trust_report(paths: list[Path], combo: str = "base+T") -> None:
 
     print(f"{len(rows)} photos, {combo}")
     for low in [*lows, None]:
-        line(f"lambda {low or ProxSettings.search_lambda:}", [r[f"{combo}@{low}" if low else combo][1] for r in rows.values()])
+        line(f"lambda {low or ProxSettings.search_lambda}",
+             [r[f"{combo}@{low}" if low else combo][1] for r in rows.values()])
     for tau in (0.8, 0.85, 0.9, 0.95):
         for low in lows:
             line(f"agreement >= {tau} -> lambda {low}",

@@ -292,14 +292,15 @@ def _package_prox(result, sampler, domain, y01, channels, scale, config: Restore
     result.estimates["image"] = domain.crop(result.estimates["image"])
     result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
     return _package(result, channels, (h, w), config.samples, {
-        # the search runs once per photo; its network calls count for every sample's image
+        # the searches run once per photo; their network calls count for every sample's image
         "method": "prox", "nfe_per_image": nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
         "scale": scale, "seconds": time.perf_counter() - start, "working_size": [h, w],
         "kernel_size": result.estimates["kernel"].shape[-1], "border": config.prox.border, "grid": list(domain.grid),
         "autocast": sampler.config.autocast, **search})
 
 
-def kernel_search_config(config: RestoreConfig, autocast: bool, lambda_decay: float | None = None) -> KernelSearchConfig:
+def kernel_search_config(config: RestoreConfig, autocast: bool,
+                         lambda_decay: float | None = None) -> KernelSearchConfig:
     """The blind kernel search's settings from the task's (config.prox.search != "none"), with
     this lambda decay (None: the first of config.prox.search_decays)."""
     return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,

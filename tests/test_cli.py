@@ -393,6 +393,14 @@ def test_bad_option_value_is_a_usage_error(tmp_path, photo):
     assert result.exit_code == 2 and "Invalid value" in result.output
 
 
+@pytest.mark.parametrize("decays", ["1.1,fast", "1.1,0.9", ""])
+def test_bad_search_decays_are_a_usage_error(tmp_path, photo, decays):
+    """--prox-search-decays: numbers >= 1 separated by commas, else exit 2 before any work."""
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--prox-search-decays", decays)
+    assert result.exit_code == 2 and "--prox-search-decays" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("command", ["deblur", "turbulence", "simulate", "demo"])
 def test_help_shows_an_example(command):
     result = _invoke(command, "--help")

@@ -411,7 +411,7 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert parse_prox_option("prox_search_trust=none") == ("prox_search_trust", None)
     assert parse_prox_option("prox_search_decays=1.1,1.032") == ("prox_search_decays", (1.1, 1.032))
     for bad in ("border=circular", "prox_search_refit", "prox_search_refit=maybe", "prox_steps=two", "zeta=1",
-                "prox_search_trust=high", "prox_search_decays=1.1,fast"):
+                "prox_search_trust=high", "prox_search_decays=1.1,fast", "prox_search_decays=1.1,0.5"):
         with pytest.raises(ValueError, match="--prox"):
             parse_prox_option(bad)
     plain = tiny_config(tmp_path, tmp_path / "out", tiny_priors)

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
-from ..tasks.config import PROX_OPTIONS, ProxSettings, RestoreConfig
+from ..tasks.config import PROX_OPTIONS, ProxSettings, RestoreConfig, parse_decays
 from ..tasks.restore import kernel_search_config
 
 TASKS = ("motion", "gaussian", "levin", "turbulence")
@@ -57,11 +57,11 @@ def parse_prox_option(text: str) -> tuple[str, object]:
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"--prox {text!r}: {name} takes true or false")
         return name, value.lower() in ("true", "1", "yes")
-    if isinstance(default, tuple):  # a list of numbers: "1.1,1.032"
+    if isinstance(default, tuple):  # the only tuple setting, search_decays: "1.1,1.032"
         try:
-            return name, tuple(float(v) for v in value.split(","))
+            return name, parse_decays(value)
         except ValueError as exc:
-            raise ValueError(f"--prox {text!r}: {name} takes numbers separated by commas") from exc
+            raise ValueError(f"--prox {text!r}: {name}: {exc}") from None
     kind = float if default is None else type(default)
     if default is None and value.lower() == "none":
         return name, None

@@ -29,7 +29,7 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
-from ..tasks.config import KERNEL_SEARCHES, ProxSettings
+from ..tasks.config import KERNEL_SEARCHES, ProxSettings, parse_decays
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
@@ -359,14 +359,11 @@ def restore_options(func):
 
 
 def _decays(ctx, param, value: str) -> tuple[float, ...]:
-    """--prox-search-decays "1.1,1.032" -> (1.1, 1.032), each >= 1."""
+    """--prox-search-decays "1.1,1.032" -> (1.1, 1.032) (`tasks.config.parse_decays`)."""
     try:
-        decays = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected numbers separated by commas, got {value!r}") from None
-    if not all(d >= 1 for d in decays):
-        raise click.BadParameter(f"each decay must be >= 1, got {value!r}")
-    return decays
+        return parse_decays(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt_prior: str = "tilt",

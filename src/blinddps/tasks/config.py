@@ -236,6 +236,18 @@ class RestoreConfig:
         return replace(self, kernel_size=size, dps=replace(self.dps, zeta=zeta))
 
 
+def parse_decays(text: str) -> tuple[float, ...]:
+    """'1.1,1.032' -> (1.1, 1.032): `ProxSettings.search_decays` written as text (the command
+    line's and the bench's form); ValueError unless numbers >= 1 separated by commas."""
+    try:
+        decays = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected numbers separated by commas, got {text!r}") from None
+    if not all(d >= 1 for d in decays):
+        raise ValueError(f"each decay must be >= 1, got {text!r}")
+    return decays
+
+
 def _json_ready(value):
     """Tuples -> lists, inside dicts and lists too (what json.loads gives back)."""
     if isinstance(value, dict):

@@ -22,7 +22,9 @@ back: Pan's initial kernel is horizontal, so this starts it vertical), `F` (the 
 by 180 degrees, the kernel rotated back: Pan's initial kernel is not symmetric about the
 origin, so it starts on the other side), `R`/`G`/`B` (one colour
 channel instead of the luma), `s<f>` (the denoiser at f times the estimated noise), `d<f>`
-(Pan's lambdas divided by f after each alternation instead of 1.1), `T`
+(Pan's lambdas divided by f after each alternation instead of 1.1), `m<f>` (the floor of
+Pan's lambdas f instead of the product's), `e<f>` (Cho & Lee's edge selection,
+`PanL0Params.edge_keep` f), several joined by `_` (e.g. `d1.05_m1e-3`), `T`
 and `F` combined with the others as a prefix (e.g. `TR`, `TF`, `FR`).
 """
 from __future__ import annotations
@@ -54,19 +56,27 @@ def run_variant(variant: str, y: torch.Tensor, size: int, prior, seed: int) -> t
     rest = variant[1:] if transpose else variant
     flip = rest.startswith("F")
     rest = rest[1:] if flip else rest
+    tokens = [t for t in rest.split("_") if t not in ("", "base")]  # e.g. "d1.05_m1e-3"
     if transpose:
         y = y.transpose(-1, -2)
     if flip:
         y = y.flip(-2, -1)
-    if rest in CHANNELS:
-        c = CHANNELS[rest]
-        y = y[:, c : c + 1].expand_as(y)
-    scale = float(rest[1:]) if rest.startswith("s") else 1.0
+    for t in tokens:
+        if t in CHANNELS:
+            y = y[:, CHANNELS[t] : CHANNELS[t] + 1].expand_as(y)
+    scale = next((float(t[1:]) for t in tokens if t.startswith("s")), 1.0)
     y = prior_denoised(y, prior, autocast=True, scale=scale)
     config = KernelSearchConfig(autocast=True, denoise=False)
     params = search_params(config, size)
-    if rest.startswith("d"):  # Pan's lambdas divided by this after each alternation (1.1 published)
-        params = replace(params, lambda_decay=float(rest[1:]))
+    for t in tokens:
+        if t.startswith("d"):  # Pan's lambdas divided by this after each alternation (1.1 published)
+            params = replace(params, lambda_decay=float(t[1:]))
+        elif t.startswith("m"):  # the floor of Pan's lambdas (1e-4 published)
+            params = replace(params, lambda_min=float(t[1:]))
+        elif t.startswith("e"):  # the kernel step sees the latent's strongest gradients only
+            params = replace(params, edge_keep=float(t[1:]))
+        elif t not in CHANNELS and not t.startswith("s"):
+            raise ValueError(f"unknown variant {variant!r}")
     k, *_ = search_kernel(y, size, image_prior=prior, config=config, generator=torch.Generator().manual_seed(seed),
                           params=params)
     k = k[0, 0].float()

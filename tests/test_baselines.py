@@ -13,7 +13,7 @@ from blinddps.baselines import (
     shrink_hyper_laplacian,
 )
 from blinddps.physics.fft import conv_circular, kernel_otf, otf_to_kernel, pad_periodic
-from blinddps.baselines._l0_ops import centre_kernel, estimate_kernel, l0_deblur, prune_components
+from blinddps.baselines._l0_ops import centre_kernel, estimate_kernel, l0_deblur, prune_components, select_edges
 from blinddps.metrics import kernel_mnc, psnr, sse_upto_shift
 from toy_kernels import l_shaped_kernel
 
@@ -147,6 +147,41 @@ def test_estimate_kernel_recovers_the_kernel_from_sharp_gradients():
     est = estimate_kernel(bx, by, sx, sy, 9, gamma=2.0, cg_iters=40)
     assert est.shape == (1, 1, 9, 9) and abs(est.sum().item() - 1) < 1e-12 and (est >= 0).all()
     assert kernel_mnc(est, k).item() > 0.97
+
+
+def test_select_edges_keeps_the_strongest_gradients_of_every_orientation():
+    """A magnitude threshold (every kept gradient at least as strong as every dropped one), at
+    least `keep` pixels in each of the four orientation bins, the weakest bin at exactly its
+    count, values kept unchanged; per image of a batch."""
+    g = torch.Generator().manual_seed(0)
+    sx, sy = torch.randn(2, 1, 40, 50, generator=g), torch.randn(2, 1, 40, 50, generator=g)
+    sx[1] *= 3  # the second image's horizontal gradients dominate: another threshold
+    ax, ay = select_edges(sx, sy, 25)
+    mag = torch.sqrt(sx**2 + sy**2)
+    bins = torch.remainder(torch.round(torch.remainder(torch.atan2(sy, sx), torch.pi) / (torch.pi / 4)), 4)
+    for b in range(2):
+        kept = (ax[b] != 0) | (ay[b] != 0)
+        assert mag[b][kept].min() >= mag[b][~kept].max()
+        counts = [int((kept & (bins[b] == i)).sum()) for i in range(4)]
+        assert min(counts) == 25, counts
+        assert torch.equal(ax[b][kept], sx[b][kept]) and torch.equal(ay[b][kept], sy[b][kept])
+        single = select_edges(sx[b : b + 1], sy[b : b + 1], 25)
+        assert torch.equal(single[0][0], ax[b]) and torch.equal(single[1][0], ay[b])
+    # more than an image holds: everything is kept
+    assert torch.equal(select_edges(sx, sy, 10**6)[0], sx)
+
+
+def test_pan_l0_edge_selection_still_finds_the_kernel():
+    """edge_keep > 0 (Cho & Lee's strongest gradients only) on a clean synthetic blur: the kernel
+    is still found, and edge_keep 0 is the published loop."""
+    x = _shapes(64, 64, seed=3)
+    k = l_shaped_kernel(9)
+    y = conv_circular(x, k)
+    plain = pan_l0_kernel(y, 9, params=PanL0Params(boundary="circular"))
+    selected = pan_l0_kernel(y, 9, params=PanL0Params(boundary="circular", edge_keep=4))
+    assert torch.equal(plain, pan_l0_kernel(y, 9, params=PanL0Params(boundary="circular", edge_keep=0)))
+    assert kernel_mnc(selected, k).item() > 0.9, kernel_mnc(selected, k).item()
+    assert not torch.equal(plain, selected)
 
 
 def test_l0_deblur_with_true_kernel_restores():

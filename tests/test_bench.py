@@ -435,3 +435,7 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     decays = plain.replace(prox_options=("prox_search_decays=1.1,1.032",))
     assert decays.method_settings("prox")["search"]["decays"] == [1.1, 1.032]
     assert ("decays" in plain.method_settings("prox")["search"]) == (len(ProxSettings.search_decays) > 1)
+    # the floor of Pan's lambdas in large kernels' searches is in the key (every search field is)
+    floor = plain.replace(prox_options=("prox_search_lambda_min=0.002",))
+    assert floor.method_settings("prox")["search"]["large_lambda_min"] == 0.002
+    assert plain.method_settings("prox")["search"]["large_lambda_min"] == ProxSettings.search_lambda_min

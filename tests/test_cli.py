@@ -388,6 +388,14 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
     assert photo.read_bytes() == before
 
 
+@pytest.mark.parametrize("value", ["0", "-1e-3", "low"])
+def test_bad_search_lambda_min_is_a_usage_error(tmp_path, photo, value):
+    """--prox-search-lambda-min: a positive number, else exit 2 before any work."""
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--prox-search-lambda-min", value)
+    assert result.exit_code == 2 and "--prox-search-lambda-min" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_option_value_is_a_usage_error(tmp_path, photo):
     result = _invoke("deblur", photo, "-o", tmp_path, "--sampler", "euler")
     assert result.exit_code == 2 and "Invalid value" in result.output

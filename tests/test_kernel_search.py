@@ -150,11 +150,25 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     assert search_params(KernelSearchConfig(k_thresh=9.0), 65).k_thresh == 9.0
     assert small.lambda_decay == large.lambda_decay == 1.1  # Pan's published decay by default
     assert search_params(KernelSearchConfig(lambda_decay=1.032), 65).lambda_decay == 1.032
+    # the floor of the lambdas: config's for large kernels only, Pan's published one below
+    assert small.lambda_min == PanL0Params().lambda_min == 1e-4
+    assert large.lambda_min == KernelSearchConfig.large_lambda_min
+    assert search_params(KernelSearchConfig(large_lambda_min=2e-3), 65).lambda_min == 2e-3
+    assert search_params(KernelSearchConfig(large_lambda_min=2e-3), 33).lambda_min == 1e-4
+    with pytest.raises(ValueError, match="large_lambda_min"):
+        KernelSearchConfig(large_lambda_min=0.0)
+    # the task's setting is the search's (and recorded with it)
+    from blinddps import RestoreConfig
+    from blinddps.tasks.config import ProxSettings
+    from blinddps.tasks.restore import kernel_search_config
+    task = RestoreConfig(prox=ProxSettings(search_lambda_min=2e-3))
+    assert kernel_search_config(task, False).large_lambda_min == 2e-3
+    assert kernel_search_config(RestoreConfig(), False).large_lambda_min == ProxSettings.search_lambda_min
     with pytest.raises(ValueError, match="lambda_decay"):
         KernelSearchConfig(lambda_decay=0.9)
     y = conv_circular(_scene(), l_shaped_kernel(7))
     finer, *_ = search_kernel(y, 7, config=KernelSearchConfig(denoise=False, large_kernel=5))
-    params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10)
+    params = PanL0Params(lambda_pixel=0.0, pyramid_ratio=0.8, xk_iter=10, lambda_min=KernelSearchConfig.large_lambda_min)
     assert torch.equal(finer, pan_l0_kernel(y, 7, params=params))
 
 

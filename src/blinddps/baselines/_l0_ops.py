@@ -101,6 +101,27 @@ def estimate_kernel(
     return normalise(k)
 
 
+def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
+    """The latent image's strongest gradients only (Cho & Lee 2009): sx, sy (B, 1, H, W) zeroed
+    where the gradient magnitude is under a threshold chosen per image so that each of four
+    orientation bins (0, 45, 90 and 135 degrees, sign ignored) keeps at least `keep` pixels
+    (all of its pixels where it holds fewer).
+    Weak gradients are where a latent image that is still blurred or noisy misleads the kernel
+    step; keeping every orientation keeps the kernel constrained in every direction."""
+    mag = torch.sqrt(sx**2 + sy**2).flatten(1)
+    angle = torch.remainder(torch.atan2(sy, sx).flatten(1), torch.pi)
+    bins = torch.remainder(torch.round(angle / (torch.pi / 4)), 4).long()
+    n = min(keep, mag.shape[1])
+    per_bin = torch.stack([torch.where(bins == b, mag, torch.full_like(mag, -1.0)) for b in range(4)], dim=1)
+    # each bin's n-th strongest magnitude, or its weakest where it holds fewer than n pixels
+    counts = (per_bin >= 0).sum(dim=2, keepdim=True).clamp(1, n)
+    kth = per_bin.topk(n, dim=2).values.gather(2, counts - 1).squeeze(2)  # (B, 4); -1: an empty bin
+    kth = torch.where(kth < 0, torch.full_like(kth, float("inf")), kth)
+    threshold = kth.amin(dim=1).view(-1, 1, 1, 1)
+    mask = torch.sqrt(sx**2 + sy**2) >= threshold
+    return sx * mask, sy * mask
+
+
 def normalise(k: Tensor) -> Tensor:
     """Clip negatives and divide by the sum; an all-zero kernel becomes a centred delta."""
     k = k.clamp_min(0)

@@ -12,9 +12,9 @@ The kernel is estimated on the luma; the final non-blind step restores every cha
 This is one of the paper's classical baselines ("Pan-l0", kernel MNC 0.27-0.52 on FFHQ).
 
 Differences from the authors' MATLAB code: the border extension is `pad_periodic` (a linear
-blend) instead of Liu & Jia's wrap boundary; no Cho & Lee gradient thresholding before the
-kernel step (the authors' later v4.0 option, which they note changes little); the pyramid
-uses antialiased bilinear resampling. Measured here on Levin 2009 (images 1-4 x kernels
+blend) instead of Liu & Jia's wrap boundary; Cho & Lee's gradient thresholding before the
+kernel step (the authors' later v4.0 option) is optional (`PanL0Params.edge_keep`, off); the
+pyramid uses antialiased bilinear resampling. Measured here on Levin 2009 (images 1-4 x kernels
 1, 4, 8, circular boundary, one CPU core): kernel MNC 0.46-0.78 (mean 0.68; a delta kernel
 scores 0.43-0.53), 15-45 s per 255x255 image with K = 19-27.
 """
@@ -36,6 +36,7 @@ from blinddps.baselines._l0_ops import (
     centre_kernel,
     estimate_kernel,
     final_threshold,
+    select_edges,
     l0_deblur,
     prune_components,
     resize_kernel,
@@ -56,6 +57,13 @@ class PanL0Params:
     difference to an L0-gradient deconvolution, weights lambda_tv, lambda_l0, weight_ring);
     "hyper_laplacian" = Krishnan & Fergus with alpha 2/3, lam 2e3.
     boundary: "pad" (real photos: periodic extension by about K pixels) or "circular".
+    edge_keep: 0 (published: the kernel step sees every gradient of the latent image) or r > 0:
+    the kernel step sees only the latent's strongest gradients, at least r K pixels per
+    orientation bin at a level with a K x K kernel (`select_edges`; Cho & Lee 2009 use r = 2),
+    that count multiplied by edge_growth after each alternation (more edges as the latent
+    sharpens; Cho & Lee lower their threshold likewise). In the product's search with 64 px
+    blur, r = 4 found kernels as well as a higher lambda floor did and no better together with
+    it, so it stays off (benchmarks/results/blind-kernel-trials.md, seventh session).
     """
 
     lambda_pixel: float = 4e-3
@@ -72,6 +80,8 @@ class PanL0Params:
     lambda_l0: float = 1e-3
     weight_ring: float = 1.0
     boundary: str = "pad"
+    edge_keep: float = 0.0
+    edge_growth: float = 1.1
 
 
 def _pyramid(kernel_size: int, ratio: float, coarsest: int) -> list[tuple[float, int]]:
@@ -104,9 +114,11 @@ def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params,
            latent: LatentFn | None = None, refine: RefineFn | None = None) -> tuple[Tensor, float, float]:
     """x/k alternations at one pyramid level; returns the kernel and the decayed lambdas."""
     bx, by = _forward_diff_valid(y)
-    for _ in range(p.xk_iter):
+    for i in range(p.xk_iter):
         x = _latent(y, k, lp, lg, p.boundary) if latent is None else latent(y, k, lp, lg)
         sx, sy = _forward_diff_valid(x)
+        if p.edge_keep > 0:
+            sx, sy = select_edges(sx, sy, round(p.edge_keep * k.shape[-1] * p.edge_growth**i))
         k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma)
         k = prune_components(k if refine is None else refine(k))
         lp = max(lp / p.lambda_decay, p.lambda_min) if lp > 0 else 0.0

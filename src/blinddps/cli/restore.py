@@ -334,6 +334,10 @@ def restore_options(func):
                      default=",".join(f"{d:g}" for d in ProxSettings.search_decays),
                      help="Pan's lambda decays, comma-separated: one kernel search and restoration each, the "
                           "restoration that fits the photo best kept."),
+        click.option("--prox-search-lambda-min", type=click.FloatRange(min=0, min_open=True),
+                     default=ProxSettings.search_lambda_min, show_default=True,
+                     help="Floor of Pan's latent weights in the search of kernels over 48 px (larger: the latent "
+                          "image stays sharper, which keeps the kernel from shrinking)."),
         click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
                      help="With several views: when their kernels agree at least this well (MNC), the kernel is "
                           "trusted as known (restored at --prox-lambda). Default: never."),

@@ -78,6 +78,8 @@ class KernelSearchConfig:
     lambda_decay: Pan's latent weights are divided by this after every x/k alternation (the
         published 1.1, tuned for Pan's pyramid; with the finer pyramid of large kernels the
         weights reach their floor a third of the way up, 1.032 spreads the decay over all of it).
+    large_lambda_min: the floor of Pan's latent weights for kernels larger than large_kernel
+        (published 1e-4). TODO measured.
     views: how many views of the photo (`VIEWS`: as is, transposed, rotated by 180 degrees,
         both) the search runs on; their kernels, mapped back, are aligned to the first
         (`align_kernel`) and merged by their geometric mean, thresholded again at max /
@@ -98,6 +100,7 @@ class KernelSearchConfig:
     refit: bool = False
     refit_margin: int = 6
     lambda_decay: float = 1.1
+    large_lambda_min: float = 1e-4
     views: int = 1
 
     def __post_init__(self):
@@ -113,6 +116,8 @@ class KernelSearchConfig:
             raise ValueError("k_thresh >= 1 and refit_margin >= 0 are required")
         if self.lambda_decay < 1:
             raise ValueError(f"lambda_decay must be >= 1, got {self.lambda_decay}")
+        if self.large_lambda_min <= 0:
+            raise ValueError(f"large_lambda_min must be > 0, got {self.large_lambda_min}")
         if self.views not in range(1, len(VIEWS) + 1):
             raise ValueError(f"views must be 1..{len(VIEWS)}, got {self.views}")
 
@@ -186,10 +191,11 @@ def prior_refiner(kernel_prior: DiffusionPrior, t: int, *, autocast: bool = Fals
 
 def search_params(config: KernelSearchConfig, kernel_size: int) -> PanL0Params:
     """Pan's published settings with config's lambda_pixel, k_thresh and lambda_decay, and for
-    kernels larger than config.large_kernel a finer pyramid with more alternations per level."""
+    kernels larger than config.large_kernel a finer pyramid with more alternations per level
+    and config's large_lambda_min."""
     common = {"lambda_pixel": config.lambda_pixel, "k_thresh": config.k_thresh, "lambda_decay": config.lambda_decay}
     if kernel_size > config.large_kernel:
-        return PanL0Params(pyramid_ratio=0.8, xk_iter=10, **common)
+        return PanL0Params(pyramid_ratio=0.8, xk_iter=10, lambda_min=config.large_lambda_min, **common)
     return PanL0Params(**common)
 
 

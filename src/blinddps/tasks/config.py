@@ -102,6 +102,8 @@ class ProxSettings:
         alone (22 photos up, 4 down, the worst -0.98; the rule was fixed on the first 24, +0.65,
         and held on the next 24, +0.68), kernel MNC 0.712 -> 0.742; about 3x the time
         (benchmarks/results/blind-kernel-trials.md, sixth session).
+    search_lambda_min: the floor of Pan's latent weights in the search of kernels over 48 px
+        (`KernelSearchConfig.large_lambda_min`; published 1e-4). TODO measured.
     """
 
     steps: int = 20
@@ -119,6 +121,7 @@ class ProxSettings:
     search_prior: str = "natural-rgb-3"
     search_trust: float | None = None
     search_decays: tuple[float, ...] = (1.1, 1.032, 1.05)
+    search_lambda_min: float = 1e-4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "search_decays", tuple(float(d) for d in self.search_decays))  # a list from JSON
@@ -133,6 +136,7 @@ class ProxSettings:
                 "prox search_decays must be one or more values >= 1": (
                     len(self.search_decays) >= 1 and all(d >= 1 for d in self.search_decays)),
                 "prox search_lambda must be positive": self.search_lambda > 0,
+                "prox search_lambda_min must be positive": self.search_lambda_min > 0,
                 "prox search_views must be 1, 2, 3 or 4": self.search_views in (1, 2, 3, 4),
                 "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
 
@@ -273,7 +277,8 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
                 "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
                 "prox_search_views": "search_views", "prox_search_prior": "search_prior",
-                "prox_search_trust": "search_trust", "prox_search_decays": "search_decays"}
+                "prox_search_trust": "search_trust", "prox_search_decays": "search_decays",
+                "prox_search_lambda_min": "search_lambda_min"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

@@ -307,7 +307,7 @@ def kernel_search_config(config: RestoreConfig, autocast: bool,
                               kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
                               refit=config.prox.search_refit, views=config.prox.search_views,
                               lambda_decay=config.prox.search_decays[0] if lambda_decay is None else lambda_decay,
-                              autocast=autocast)
+                              large_lambda_min=config.prox.search_lambda_min, autocast=autocast)
 
 
 def search_prior(config: RestoreConfig, image_prior: DiffusionPrior,

@@ -439,3 +439,7 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     floor = plain.replace(prox_options=("prox_search_lambda_min=0.002",))
     assert floor.method_settings("prox")["search"]["large_lambda_min"] == 0.002
     assert plain.method_settings("prox")["search"]["large_lambda_min"] == ProxSettings.search_lambda_min
+    # the fallback to Pan's floor when the views disagree: in the key (two views by default)
+    assert plain.method_settings("prox")["search"]["fallback"] == ProxSettings.search_fallback > 0
+    no_fallback = plain.replace(prox_options=("prox_search_fallback=0",))
+    assert "fallback" not in no_fallback.method_settings("prox")["search"]

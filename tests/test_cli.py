@@ -388,11 +388,14 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
     assert photo.read_bytes() == before
 
 
-@pytest.mark.parametrize("value", ["0", "-1e-3", "low"])
-def test_bad_search_lambda_min_is_a_usage_error(tmp_path, photo, value):
-    """--prox-search-lambda-min: a positive number, else exit 2 before any work."""
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--prox-search-lambda-min", value)
-    assert result.exit_code == 2 and "--prox-search-lambda-min" in result.output
+@pytest.mark.parametrize("option, value", [("--prox-search-lambda-min", "0"), ("--prox-search-lambda-min", "-1e-3"),
+                                           ("--prox-search-lambda-min", "low"), ("--prox-search-fallback", "1.5"),
+                                           ("--prox-search-fallback", "-0.1")])
+def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
+    """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1]; else
+    exit 2 before any work."""
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
+    assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()
 
 

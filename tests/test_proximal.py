@@ -538,6 +538,61 @@ def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
     assert "candidates" not in single[1.1].info
 
 
+def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
+    """search_fallback: when the kept kernel's views agree less than it, the searches run again
+    at Pan's floor (1e-4) and the best-fitting of those is kept: exactly the run made at that
+    floor without a fallback, with all four candidates recorded, every network call counted
+    and the callback's steps numbered on over both rounds. Large kernels only (the floor acts
+    only there): the threshold of "large" is lowered to 5 px so that a 9 px blur counts."""
+    import importlib
+    from functools import partial
+
+    from blinddps.solvers.kernel_search import KernelSearchConfig
+
+    restore_module = importlib.import_module("blinddps.tasks.restore")  # the module, not the function
+
+    monkeypatch.setattr(restore_module, "KernelSearchConfig", partial(KernelSearchConfig, large_kernel=5))
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+
+    def run(callback=None, **prox):
+        settings = ProxSettings(steps=3, search_decays=(1.1, 1.0), **prox)
+        return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
+                      callback=callback)
+
+    high = run(search_lambda_min=1e-3, search_fallback=0.0)
+    pan = run(search_lambda_min=1e-4, search_fallback=0.0)
+    assert high.info["search_agreement"] < 1.0  # so a fallback level of 1 always falls back
+    assert not torch.equal(high.kernel, pan.kernel)  # the floors find different kernels here
+    steps = []
+    both = run(callback=lambda info: steps.append((info.step, info.num_steps)),
+               search_lambda_min=1e-3, search_fallback=1.0)
+    assert torch.equal(both.kernel, pan.kernel) and torch.equal(both.image, pan.image)
+    assert [(c["lambda_decay"], c["lambda_min"]) for c in both.info["candidates"]] == [
+        (1.1, 1e-3), (1.0, 1e-3), (1.1, 1e-4), (1.0, 1e-4)]
+    assert both.info["nfe_per_image"] == high.info["nfe_per_image"] + pan.info["nfe_per_image"]
+    assert steps == [(i, 6) for i in range(6)] + [(i, 12) for i in range(6, 12)]
+    # views that agree well enough keep the higher floor's result; so does a fallback of 0
+    agreed = run(search_lambda_min=1e-3, search_fallback=high.info["search_agreement"] / 2)
+    assert torch.equal(agreed.kernel, high.kernel) and len(agreed.info["candidates"]) == 2
+    with pytest.raises(ValueError, match="search_fallback"):
+        ProxSettings(search_fallback=1.5)
+
+
+def test_small_kernels_never_fall_back(natural):
+    """Kernels no larger than KernelSearchConfig.large_kernel are searched at Pan's floor
+    whatever search_lambda_min says: a fallback would repeat the same searches."""
+    k = torch.zeros(9, 9)
+    k[4, 1:8] = 1.0
+    k /= k.sum()
+    _, photo = camera_photo(k, size=48, noise=0.02)
+    settings = ProxSettings(steps=2, search_decays=(1.1,), search_fallback=1.0)
+    result = deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural})
+    assert result.info["search_agreement"] < 1.0 and "candidates" not in result.info
+
+
 def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles():
     """kernel_chain: one kernel-prior call per step beside the image prior's (nfe counts both,
     all at the image's timesteps), the kernel on the simplex at every step, the kernel's chain

@@ -202,6 +202,8 @@ class BenchConfig:
                 out["search"] = {**kernel_search_config(rc, bool(rc.autocast)).to_dict(), "lambda": rc.prox.search_lambda}
                 if rc.prox.search_views > 1 and rc.prox.search_trust is not None:  # else always search_lambda
                     out["search"]["trust"] = rc.prox.search_trust
+                if rc.prox.search_views > 1 and rc.prox.search_fallback > 0:  # a second round at Pan's floor
+                    out["search"]["fallback"] = rc.prox.search_fallback
                 if len(rc.prox.search_decays) > 1:  # several searches, the best-fitting restoration kept
                     out["search"]["decays"] = list(rc.prox.search_decays)
                 if self.search_prior:  # "": the image prior, already in the key

@@ -338,6 +338,10 @@ def restore_options(func):
                      default=ProxSettings.search_lambda_min, show_default=True,
                      help="Floor of Pan's latent weights in the search of kernels over 48 px (larger: the latent "
                           "image stays sharper, which keeps the kernel from shrinking)."),
+        click.option("--prox-search-fallback", type=click.FloatRange(0, 1), default=ProxSettings.search_fallback,
+                     show_default=True,
+                     help="When the kept kernel's views agree less than this (MNC), search again at Pan's floor of "
+                          "the latent weights and keep that (0: never)."),
         click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
                      help="With several views: when their kernels agree at least this well (MNC), the kernel is "
                           "trusted as known (restored at --prox-lambda). Default: never."),

@@ -109,6 +109,15 @@ class ProxSettings:
         aligned against one search at 1e-4), then on 24 more through the product against the
         shipped 1e-4: +0.96 ± 0.46 dB aligned (14 photos up, 8 down), kernel MNC 0.59 -> 0.78
         (benchmarks/results/blind-kernel-trials.md, seventh session).
+    search_fallback: in [0, 1]; 0 = off. When the kept kernel's two views agree less than
+        this (`KernelSearch.agreement`), the searches and restorations run again at Pan's
+        floor (1e-4) and the best-fitting of those is kept: the photos the higher floor fails
+        on are the ones whose views disagree. 0.6 was read off 24 training photos (numbers
+        72-95: the two photos the floor 1e-3 broke had views agreeing 0.30 and 0.55, all but
+        one other 0.77 or more) and then checked on 24 more (96-119): 2 photos fell back,
+        +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor alone. A fallback costs the
+        searches and restorations again (about 2x the time of that photo).
+        (benchmarks/results/blind-kernel-trials.md, seventh session).
     """
 
     steps: int = 20
@@ -127,6 +136,7 @@ class ProxSettings:
     search_trust: float | None = None
     search_decays: tuple[float, ...] = (1.1, 1.032, 1.05)
     search_lambda_min: float = 1e-3
+    search_fallback: float = 0.6
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "search_decays", tuple(float(d) for d in self.search_decays))  # a list from JSON
@@ -142,6 +152,7 @@ class ProxSettings:
                     len(self.search_decays) >= 1 and all(d >= 1 for d in self.search_decays)),
                 "prox search_lambda must be positive": self.search_lambda > 0,
                 "prox search_lambda_min must be positive": self.search_lambda_min > 0,
+                "prox search_fallback must be in [0, 1]": 0 <= self.search_fallback <= 1,
                 "prox search_views must be 1, 2, 3 or 4": self.search_views in (1, 2, 3, 4),
                 "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
 
@@ -283,7 +294,7 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
                 "prox_search_views": "search_views", "prox_search_prior": "search_prior",
                 "prox_search_trust": "search_trust", "prox_search_decays": "search_decays",
-                "prox_search_lambda_min": "search_lambda_min"}
+                "prox_search_lambda_min": "search_lambda_min", "prox_search_fallback": "search_fallback"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

@@ -23,6 +23,7 @@ from ..priors.prior import pad_to_multiple
 from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from ..baselines.pan_l0 import PanL0Params
 from ..solvers.kernel_search import KernelSearchConfig, search_kernel
 from ..solvers.proximal import ProximalConfig, ProximalSampler
 from ..solvers.guidance import KernelCentring, Sum
@@ -227,31 +228,66 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
     """Deblurring with the proximal sampler on the working grid of config.prox.border. Blind
     with a search: one kernel per value of config.prox.search_decays, each restored, the
-    restoration with the least data misfit kept."""
+    restoration with the least data misfit kept; when its kernel's views disagree
+    (config.prox.search_fallback), the same again at Pan's floor of the latent weights, and
+    the best-fitting of those kept instead."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
     if kernel is not None or config.prox.search == "none":
         result, sampler, domain = _prox_solve(y01, kernel, settings, image_prior, config, callback)
         return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, {})
     searcher = search_prior(config, image_prior, priors)
+    runs = _search_runs(y01, config, searcher, image_prior, priors, settings, callback, 0)
+    best = _least_misfit(runs)
+    if _falls_back(runs[best], config):
+        # the views disagree: this photo is one the higher floor fails on; Pan's floor instead
+        pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min))
+        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, callback, len(runs))
+        best = len(config.prox.search_decays) + _least_misfit(runs[len(config.prox.search_decays):])
+    result, sampler, domain, search = runs[best]
+    search = dict(search)
+    # finding the kernel cost every search and every restoration but the one kept
+    search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
+        run[0].nfe for i, run in enumerate(runs) if i != best)
+    if len(runs) > 1:
+        search["candidates"] = [{"lambda_decay": run[3]["kernel_search"]["lambda_decay"],
+                                 "lambda_min": run[3]["kernel_search"]["large_lambda_min"],
+                                 "misfit": float(run[0].loss.mean()), "search_agreement": run[3].get("search_agreement")}
+                                for run in runs]
+    return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, search)
+
+
+def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, settings: ProximalConfig, callback,
+                 offset: int) -> list[tuple]:
+    """One kernel search and restoration per value of config.prox.search_decays: (result,
+    sampler, domain, record) each; the callback numbers their steps on from `offset` runs."""
     decays = config.prox.search_decays
+    total = offset + len(decays)  # the fallback's runs come after the first ones
     runs = []
     for i, decay in enumerate(decays):
         found, search = _search_kernel(y01, config, searcher, priors, settings.autocast, decay)
         lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
         result, sampler, domain = _prox_solve(y01, found, replace(settings, lam=lam), image_prior, config,
-                                              _offset_callback(callback, i, len(decays)))
+                                              _offset_callback(callback, offset + i, total))
         runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
+    return runs
+
+
+def _least_misfit(runs: list[tuple]) -> int:
+    """The index of the run whose restoration fits the photo best (`SolverResult.loss`)."""
     misfits = [float(run[0].loss.mean()) for run in runs]
-    best = min(range(len(runs)), key=misfits.__getitem__)
-    result, sampler, domain, search = runs[best]
-    # finding the kernel cost every search and every restoration but the one kept
-    search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
-        run[0].nfe for i, run in enumerate(runs) if i != best)
-    if len(runs) > 1:
-        search["candidates"] = [{"lambda_decay": d, "misfit": m, "search_agreement": run[3].get("search_agreement")}
-                                for d, m, run in zip(decays, misfits, runs)]
-    return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, search)
+    return min(range(len(runs)), key=misfits.__getitem__)
+
+
+def _falls_back(run: tuple, config: RestoreConfig) -> bool:
+    """The kept run's kernel views agree less than config.prox.search_fallback, and its search
+    ran at a floor other than Pan's (only kernels over `KernelSearchConfig.large_kernel` get
+    config.prox.search_lambda_min; else there is nothing else to run)."""
+    result, search = run[0], run[3]
+    agreement = search.get("search_agreement")
+    large = result.estimates["kernel"].shape[-1] > search["kernel_search"]["large_kernel"]
+    return (agreement is not None and agreement < config.prox.search_fallback and large
+            and config.prox.search_lambda_min != PanL0Params.lambda_min)
 
 
 def _trusted(search: dict, trust: float | None) -> bool:

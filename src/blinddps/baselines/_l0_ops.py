@@ -108,7 +108,8 @@ def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
     (all of its pixels where it holds fewer).
     Weak gradients are where a latent image that is still blurred or noisy misleads the kernel
     step; keeping every orientation keeps the kernel constrained in every direction."""
-    mag = torch.sqrt(sx**2 + sy**2).flatten(1)
+    magnitude = torch.sqrt(sx**2 + sy**2)
+    mag = magnitude.flatten(1)
     angle = torch.remainder(torch.atan2(sy, sx).flatten(1), torch.pi)
     bins = torch.remainder(torch.round(angle / (torch.pi / 4)), 4).long()
     n = min(keep, mag.shape[1])
@@ -118,7 +119,7 @@ def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
     kth = per_bin.topk(n, dim=2).values.gather(2, counts - 1).squeeze(2)  # (B, 4); -1: an empty bin
     kth = torch.where(kth < 0, torch.full_like(kth, float("inf")), kth)
     threshold = kth.amin(dim=1).view(-1, 1, 1, 1)
-    mask = torch.sqrt(sx**2 + sy**2) >= threshold
+    mask = magnitude >= threshold
     return sx * mask, sy * mask
 
 

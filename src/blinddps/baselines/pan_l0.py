@@ -36,10 +36,10 @@ from blinddps.baselines._l0_ops import (
     centre_kernel,
     estimate_kernel,
     final_threshold,
-    select_edges,
     l0_deblur,
     prune_components,
     resize_kernel,
+    select_edges,
 )
 from blinddps.baselines.deconv import deconv_hyper_laplacian
 

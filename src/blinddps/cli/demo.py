@@ -19,7 +19,7 @@ from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_conf
 # With networks the size of the bundled priors a DPS step at 256x256 takes about 1-2.5 s on 2
 # CPU cores (measured: 2.6 s on one busy core), so 100 steps finish in about 2-4 minutes; the
 # proximal sampler (the default) runs three kernel searches and three 20-step restorations in
-# about 35 s.
+# about 35 s, twice that when the kernel's views disagree and the searches run again at Pan's floor.
 DEMO_STEPS = {"dps": 100, "prox": 20}
 MEASUREMENT_SEED = 0  # the demo blurs with the same kernel every time; --seed varies the restoration only
 BLUR = {"blur": "motion", "intensity": 0.5, "noise": 0.01, "padding": "reflect"}

@@ -242,8 +242,9 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     if _falls_back(runs[best], config):
         # the views disagree: this photo is one the higher floor fails on; Pan's floor instead
         pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min))
-        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, callback, len(runs))
-        best = len(config.prox.search_decays) + _least_misfit(runs[len(config.prox.search_decays):])
+        first = len(runs)
+        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, callback, first)
+        best = first + _least_misfit(runs[first:])
     result, sampler, domain, search = runs[best]
     search = dict(search)
     # finding the kernel cost every search and every restoration but the one kept

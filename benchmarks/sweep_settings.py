@@ -85,7 +85,7 @@ def report(rows: list[dict], args: argparse.Namespace, grid: dict) -> str:
     settings = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     blurry = sum(r["blurry_psnr"] for r in rows) / len(rows)
     lines = [f"# Settings sweep (training photos{', true kernel given' if args.known_kernel else ', blind'})", "",
-             (f"- images: the first {args.n} of `{args.images}`, centre crops of {args.crop} px; "
+             (f"- images: numbers {args.offset}-{args.offset + args.n - 1} (name order) of `{args.images}`, centre crops of {args.crop} px; "
               "motion kernels 64 px, intensity 0.5, seed = image index; noise 0.01; reflect borders"),
              f"- steps: {args.steps}; everything else RestoreConfig's defaults",
              (f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}; "
@@ -113,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, required=True, help="folder of TRAINING photos")
     parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--offset", type=int, default=0, help="skip the first this many photos (seeds stay the index)")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
@@ -122,8 +123,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="markdown report")
     args = parser.parse_args()
     grid = parse_grid(args.set)
-    crops = load_crops(args.images, args.n, args.crop)
-    jobs = [(i, name, x, dict(zip(grid, combo)), args.steps, args.known_kernel)
+    crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset:]
+    jobs = [(args.offset + i, name, x, dict(zip(grid, combo)), args.steps, args.known_kernel)
             for i, (name, x) in enumerate(crops) for combo in itertools.product(*grid.values())]
     if args.jobs > 1:
         with mp.get_context("spawn").Pool(args.jobs) as pool:

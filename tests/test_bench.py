@@ -443,3 +443,9 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert plain.method_settings("prox")["search"]["fallback"] == ProxSettings.search_fallback > 0
     no_fallback = plain.replace(prox_options=("prox_search_fallback=0",))
     assert "fallback" not in no_fallback.method_settings("prox")["search"]
+    # ranking the candidates by short restorations: a new key; off (0) leaves the key as it was
+    assert plain.method_settings("prox")["search"].get("pick_steps", 0) == ProxSettings.search_pick_steps
+    off = plain.replace(prox_options=("prox_search_pick_steps=0",))
+    assert "pick_steps" not in off.method_settings("prox")["search"]
+    short = plain.replace(prox_options=("prox_search_pick_steps=4",))
+    assert short.method_settings("prox")["search"]["pick_steps"] == 4

@@ -390,10 +390,11 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
 
 @pytest.mark.parametrize("option, value", [("--prox-search-lambda-min", "0"), ("--prox-search-lambda-min", "-1e-3"),
                                            ("--prox-search-lambda-min", "low"), ("--prox-search-fallback", "1.5"),
-                                           ("--prox-search-fallback", "-0.1")])
+                                           ("--prox-search-fallback", "-0.1"), ("--prox-search-pick-steps", "-1"),
+                                           ("--prox-search-pick-steps", "2.5")])
 def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
-    """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1]; else
-    exit 2 before any work."""
+    """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1];
+    --prox-search-pick-steps: a whole number >= 0; else exit 2 before any work."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
     assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()

@@ -538,6 +538,37 @@ def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
     assert "candidates" not in single[1.1].info
 
 
+def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
+    """search_pick_steps: every searched kernel is restored in that many steps only, the one
+    whose short restoration fits best is kept and restored again in full: exactly the full
+    one-decay run of that kernel; the candidates' misfits are the short ones, every network
+    call is counted and the callback numbers the short runs' steps and the full one's on."""
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+
+    def run(decays, steps, callback=None, **prox):
+        config = RestoreConfig(prox=ProxSettings(steps=steps, search_decays=decays, **prox), kernel_size=9, seed=0)
+        return deblur(photo, config, priors={"image": natural}, callback=callback)
+
+    short = {d: run((d,), 2) for d in (1.1, 1.0)}
+    full = {d: run((d,), 3) for d in (1.1, 1.0)}
+    misfit = {d: sum(r.info["final_misfit"]) / len(r.info["final_misfit"]) for d, r in short.items()}
+    best = min(misfit, key=misfit.get)
+    steps = []
+    picked = run((1.1, 1.0), 3, callback=lambda info: steps.append((info.step, info.num_steps)), search_pick_steps=2)
+    assert torch.equal(picked.kernel, full[best].kernel) and torch.equal(picked.image, full[best].image)
+    assert picked.info["final_misfit"] == full[best].info["final_misfit"]
+    assert [c["misfit"] for c in picked.info["candidates"]] == pytest.approx([misfit[1.1], misfit[1.0]], rel=1e-6)
+    assert picked.info["pick_steps"] == 2 and picked.info["steps"] == 3
+    assert picked.info["nfe_per_image"] == (short[1.1].info["nfe_per_image"] + short[1.0].info["nfe_per_image"]
+                                            + full[best].info["nfe_per_image"] - full[best].info["search_nfe"])
+    assert steps == [(i, 7) for i in range(7)]
+    with pytest.raises(ValueError, match="search_pick_steps"):
+        ProxSettings(search_pick_steps=-1)
+
+
 def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
     """search_fallback: when the kept kernel's views agree less than it, the searches run again
     at Pan's floor (1e-4) and the best-fitting of those is kept: exactly the run made at that

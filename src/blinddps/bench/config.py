@@ -204,6 +204,8 @@ class BenchConfig:
                     out["search"]["trust"] = rc.prox.search_trust
                 if rc.prox.search_views > 1 and rc.prox.search_fallback > 0:  # a second round at Pan's floor
                     out["search"]["fallback"] = rc.prox.search_fallback
+                if rc.prox.search_pick_steps:  # candidates ranked by short restorations
+                    out["search"]["pick_steps"] = rc.prox.search_pick_steps
                 if len(rc.prox.search_decays) > 1:  # several searches, the best-fitting restoration kept
                     out["search"]["decays"] = list(rc.prox.search_decays)
                 if self.search_prior:  # "": the image prior, already in the key

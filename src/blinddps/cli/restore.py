@@ -342,6 +342,10 @@ def restore_options(func):
                      show_default=True,
                      help="When the kept kernel's views agree less than this (MNC), search again at Pan's floor of "
                           "the latent weights and keep that (0: never)."),
+        click.option("--prox-search-pick-steps", type=click.IntRange(0, 1000), default=ProxSettings.search_pick_steps,
+                     show_default=True,
+                     help="Rank the searched kernels by restorations of this many steps, then restore the kept one "
+                          "in full (0: every kernel restored in full)."),
         click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
                      help="With several views: when their kernels agree at least this well (MNC), the kernel is "
                           "trusted as known (restored at --prox-lambda). Default: never."),

@@ -118,6 +118,10 @@ class ProxSettings:
         +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor alone. A fallback costs the
         searches and restorations again (about 2x the time of that photo).
         (benchmarks/results/blind-kernel-trials.md, seventh session).
+    search_pick_steps: 0 (every candidate kernel restored in full, the best-fitting
+        restoration kept) or a step count: the candidates are restored in this many steps only,
+        ranked by those restorations' misfit, and the kept kernel is restored again in full:
+        one full restoration per photo instead of one per candidate.
     """
 
     steps: int = 20
@@ -137,6 +141,7 @@ class ProxSettings:
     search_decays: tuple[float, ...] = (1.1, 1.032, 1.05)
     search_lambda_min: float = 1e-3
     search_fallback: float = 0.6
+    search_pick_steps: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "search_decays", tuple(float(d) for d in self.search_decays))  # a list from JSON
@@ -153,6 +158,7 @@ class ProxSettings:
                 "prox search_lambda must be positive": self.search_lambda > 0,
                 "prox search_lambda_min must be positive": self.search_lambda_min > 0,
                 "prox search_fallback must be in [0, 1]": 0 <= self.search_fallback <= 1,
+                "prox search_pick_steps must be 0 or more": self.search_pick_steps >= 0,
                 "prox search_views must be 1, 2, 3 or 4": self.search_views in (1, 2, 3, 4),
                 "prox kernel_prior_t must be in 0..999": 0 <= self.kernel_prior_t <= 999})
 
@@ -294,7 +300,8 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
                 "prox_search_views": "search_views", "prox_search_prior": "search_prior",
                 "prox_search_trust": "search_trust", "prox_search_decays": "search_decays",
-                "prox_search_lambda_min": "search_lambda_min", "prox_search_fallback": "search_fallback"}
+                "prox_search_lambda_min": "search_lambda_min", "prox_search_fallback": "search_fallback",
+                "prox_search_pick_steps": "search_pick_steps"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

@@ -25,7 +25,7 @@ from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
 from ..baselines.pan_l0 import PanL0Params
 from ..solvers.kernel_search import KernelSearchConfig, search_kernel
-from ..solvers.proximal import ProximalConfig, ProximalSampler
+from ..solvers.proximal import ProximalConfig, ProximalSampler, timesteps
 from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
 
@@ -230,46 +230,56 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     with a search: one kernel per value of config.prox.search_decays, each restored, the
     restoration with the least data misfit kept; when its kernel's views disagree
     (config.prox.search_fallback), the same again at Pan's floor of the latent weights, and
-    the best-fitting of those kept instead."""
+    the best-fitting of those kept instead. With config.prox.search_pick_steps the
+    candidates are restored in that many steps only, and the kept kernel again in full."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
     if kernel is not None or config.prox.search == "none":
         result, sampler, domain = _prox_solve(y01, kernel, settings, image_prior, config, callback)
         return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, {})
     searcher = search_prior(config, image_prior, priors)
-    runs = _search_runs(y01, config, searcher, image_prior, priors, settings, callback, 0)
+    pick = config.prox.search_pick_steps
+    progress = _Progress(callback, len(timesteps(pick, settings.t_start)) if pick else 0, settings)
+    runs = _search_runs(y01, config, searcher, image_prior, priors, settings, progress)
     best = _least_misfit(runs)
     if _falls_back(runs[best], config):
         # the views disagree: this photo is one the higher floor fails on; Pan's floor instead
         pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min))
         first = len(runs)
-        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, callback, first)
+        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, progress)
         best = first + _least_misfit(runs[first:])
     result, sampler, domain, search = runs[best]
     search = dict(search)
     # finding the kernel cost every search and every restoration but the one kept
     search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
         run[0].nfe for i, run in enumerate(runs) if i != best)
+    if pick:
+        search["search_nfe"] += result.nfe  # the kept kernel's short restoration too
+        result, sampler, domain = _prox_solve(y01, result.estimates["kernel"][0, 0],
+                                              replace(settings, lam=search["restore_lambda"]), image_prior, config,
+                                              progress.final())
     if len(runs) > 1:
         search["candidates"] = [{"lambda_decay": run[3]["kernel_search"]["lambda_decay"],
                                  "lambda_min": run[3]["kernel_search"]["large_lambda_min"],
                                  "misfit": float(run[0].loss.mean()), "search_agreement": run[3].get("search_agreement")}
                                 for run in runs]
+        search["pick_steps"] = pick
     return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, search)
 
 
-def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, settings: ProximalConfig, callback,
-                 offset: int) -> list[tuple]:
+def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, settings: ProximalConfig,
+                 progress: "_Progress") -> list[tuple]:
     """One kernel search and restoration per value of config.prox.search_decays: (result,
-    sampler, domain, record) each; the callback numbers their steps on from `offset` runs."""
+    sampler, domain, record) each; restorations of config.prox.search_pick_steps steps when
+    set (else in full), their steps reported through `progress`."""
     decays = config.prox.search_decays
-    total = offset + len(decays)  # the fallback's runs come after the first ones
+    progress.add(len(decays))
     runs = []
-    for i, decay in enumerate(decays):
+    for decay in decays:
         found, search = _search_kernel(y01, config, searcher, priors, settings.autocast, decay)
         lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
-        result, sampler, domain = _prox_solve(y01, found, replace(settings, lam=lam), image_prior, config,
-                                              _offset_callback(callback, offset + i, total))
+        trial = replace(settings, lam=lam, steps=config.prox.search_pick_steps or settings.steps)
+        result, sampler, domain = _prox_solve(y01, found, trial, image_prior, config, progress.next())
         runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
     return runs
 
@@ -296,15 +306,37 @@ def _trusted(search: dict, trust: float | None) -> bool:
     return trust is not None and search.get("search_agreement", -1.0) >= trust
 
 
-def _offset_callback(callback, index: int, count: int):
-    """The callback of run `index` of `count` runs of the same sampler, its steps numbered
-    on from the earlier runs' (one progress bar over all of them)."""
-    if callback is None or count == 1:
-        return callback
+class _Progress:
+    """One progress count over the candidates' restorations (`pick` steps each; 0: full ones)
+    and, with pick, the kept kernel's full one: the callback's steps numbered on from the
+    runs before, out of the runs announced so far (a fallback adds its runs when it starts)."""
 
-    def shifted(info: StepInfo) -> None:
-        callback(replace(info, step=index * info.num_steps + info.step, num_steps=count * info.num_steps))
-    return shifted
+    def __init__(self, callback, pick: int, settings: ProximalConfig):
+        self.callback, self.full = callback, len(timesteps(settings.steps, settings.t_start))
+        self.each = pick or self.full
+        self.final_steps = self.full if pick else 0
+        self.runs = self.started = 0
+
+    def add(self, runs: int) -> None:
+        self.runs += runs
+
+    def _shifted(self, done: int, own: int):
+        total = self.runs * self.each + self.final_steps
+        if self.callback is None or (done == 0 and total == own):
+            return self.callback  # a single run: its own numbering
+
+        def shifted(info: StepInfo) -> None:
+            self.callback(replace(info, step=done + info.step, num_steps=total))
+        return shifted
+
+    def next(self):
+        """The callback of the next candidate's restoration."""
+        self.started += 1
+        return self._shifted((self.started - 1) * self.each, self.each)
+
+    def final(self):
+        """The callback of the kept kernel's full restoration (after every candidate's)."""
+        return self._shifted(self.runs * self.each, self.full)
 
 
 def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):

@@ -250,3 +250,21 @@ def test_views_search_each_view_and_merge_their_kernels():
     # the record (and the bench's cache key) says how several views were merged
     assert KernelSearchConfig(views=2).to_dict()["merge"] == "geometric-mean"
     assert "merge" not in plain.to_dict()
+
+
+def test_views_side_by_side_on_two_threads_find_the_kernels_of_one_thread():
+    """With two CPU threads the views of Pan's latent are searched one per thread
+    (`_map_views`): the same kernels and agreement, bit for bit, as one after the other, and
+    torch's thread count is restored after."""
+    y = conv_circular(_scene(48), l_shaped_kernel(7))
+    config = KernelSearchConfig(denoise=False, views=4)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = search_kernel(y, 7, config=config)
+        torch.set_num_threads(2)
+        threaded = search_kernel(y, 7, config=config)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(single.kernel, threaded.kernel) and torch.equal(single.agreement, threaded.agreement)

@@ -17,8 +17,10 @@ Images in [0, 1]; kernels non-negative, summing to 1, origin K // 2.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -272,11 +274,36 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
                 kernel = pad_kernel_to(small, size)
         return kernel
 
-    kernels = [_unview(search(_view(y, *v)), *v) for v in VIEWS[: config.views]]
+    # Pan's latent has no randomness and no network in it: on the CPU its views may run side by side
+    parallel = latent is None and refine is None and y.device.type == "cpu"
+    kernels = _map_views(lambda v: _unview(search(_view(y, *v)), *v), VIEWS[: config.views], parallel)
     if len(kernels) == 1:
         return KernelSearch(kernels[0], sum(tally), None)
     agreement = torch.stack([kernel_mnc(k, kernels[0]) for k in kernels[1:]]).amin(dim=0)
     return KernelSearch(merge_kernels(kernels, config.k_thresh), sum(tally), agreement)
+
+
+def _map_views(fn: Callable[[tuple], Tensor], views: tuple, parallel: bool) -> list[Tensor]:
+    """[fn(v) for v in views], with several CPU threads one view per thread: the pyramid loop's
+    FFTs are too small for torch's own threads to speed up (2 threads: 1.0-1.15x), side by
+    side two views run 1.3-1.5x faster. Each view's arithmetic is the same (one thread each),
+    so the kernels are identical to the sequential ones."""
+    workers = min(torch.get_num_threads(), len(views))
+    if not parallel or workers < 2:
+        return [fn(v) for v in views]
+    with _threads(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, views))
+
+
+@contextmanager
+def _threads(n: int):
+    """torch's intra-op thread count set to n for the block (a process-wide setting), then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _view(image: Tensor, transposed: bool, rotated: bool) -> Tensor:

@@ -238,7 +238,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
         result, sampler, domain = _prox_solve(y01, kernel, settings, image_prior, config, callback)
         return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, {})
     searcher = search_prior(config, image_prior, priors)
-    pick = config.prox.search_pick_steps
+    pick = _pick_steps(config)
     progress = _Progress(callback, len(timesteps(pick, settings.t_start)) if pick else 0, settings)
     runs = _search_runs(y01, config, searcher, image_prior, priors, settings, progress)
     best = _least_misfit(runs)
@@ -278,10 +278,17 @@ def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, sett
     for decay in decays:
         found, search = _search_kernel(y01, config, searcher, priors, settings.autocast, decay)
         lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
-        trial = replace(settings, lam=lam, steps=config.prox.search_pick_steps or settings.steps)
+        trial = replace(settings, lam=lam, steps=_pick_steps(config) or settings.steps)
         result, sampler, domain = _prox_solve(y01, found, trial, image_prior, config, progress.next())
         runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
     return runs
+
+
+def _pick_steps(config: RestoreConfig) -> int:
+    """The candidates' short restorations' steps; 0: restored in full (so also when the
+    full restoration is no longer than the short one)."""
+    pick = config.prox.search_pick_steps
+    return pick if pick < config.prox.steps else 0
 
 
 def _least_misfit(runs: list[tuple]) -> int:

@@ -18,8 +18,9 @@ from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_conf
 
 # With networks the size of the bundled priors a DPS step at 256x256 takes about 1-2.5 s on 2
 # CPU cores (measured: 2.6 s on one busy core), so 100 steps finish in about 2-4 minutes; the
-# proximal sampler (the default) runs three kernel searches and three 20-step restorations in
-# about 35 s, twice that when the kernel's views disagree and the searches run again at Pan's floor.
+# proximal sampler (the default) runs three kernel searches, a 4-step restoration of each to pick
+# one and a 20-step restoration of that one in about 20-25 s, about 40 s when the kernel's views
+# disagree and the searches run again at Pan's floor.
 DEMO_STEPS = {"dps": 100, "prox": 20}
 MEASUREMENT_SEED = 0  # the demo blurs with the same kernel every time; --seed varies the restoration only
 BLUR = {"blur": "motion", "intensity": 0.5, "noise": 0.01, "padding": "reflect"}

@@ -333,7 +333,7 @@ def restore_options(func):
         click.option("--prox-search-decays", callback=_decays, show_default=True,
                      default=",".join(f"{d:g}" for d in ProxSettings.search_decays),
                      help="Pan's lambda decays, comma-separated: one kernel search and restoration each, the "
-                          "restoration that fits the photo best kept."),
+                          "kernel whose restoration fits the photo best kept."),
         click.option("--prox-search-lambda-min", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_lambda_min, show_default=True,
                      help="Floor of Pan's latent weights in the search of kernels over 48 px (larger: the latent "

@@ -94,8 +94,8 @@ class ProxSettings:
         kernels are not exact), Kodak24 gained +0.06, CBSD68 +0.17, turbulence +0.22; so it is
         off by default (benchmarks/results/blind-kernel-trials.md, sixth session).
     search_decays: one search per value of Pan's lambda decay (`KernelSearchConfig.lambda_decay`),
-        each kernel restored, and the restoration that fits the photo best kept (the least
-        data misfit, `SolverResult.loss`). The coarse-to-fine search is chaotic: another decay
+        each kernel restored (in `search_pick_steps` steps), and the kernel whose restoration
+        fits the photo best kept (the least data misfit, `SolverResult.loss`). The coarse-to-fine search is chaotic: another decay
         finds another kernel, and a wrong kernel rarely explains the photo as well as the
         right one. Costs one search and one restoration per value. Default (Pan's 1.1, 1.032
         and 1.05): on 48 training photos with 64 px blur +0.67 ± 0.24 dB aligned against 1.1
@@ -116,7 +116,7 @@ class ProxSettings:
         72-95: the two photos the floor 1e-3 broke had views agreeing 0.30 and 0.55, all but
         one other 0.77 or more) and then checked on 24 more (96-119): 2 photos fell back,
         +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor alone. A fallback costs the
-        searches and restorations again (about 2x the time of that photo).
+        searches and their short restorations again (about 1.7x the time of that photo).
         (benchmarks/results/blind-kernel-trials.md, seventh session).
     search_pick_steps: 0 (every candidate kernel restored in full, the best-fitting
         restoration kept) or a step count under `steps`: the candidates are restored in this

@@ -4,9 +4,9 @@
         --jobs 2 --out /tmp/pick.pt
     python benchmarks/pick_trials.py --report /tmp/pick.pt
 
-The blind proximal sampler searches one kernel per lambda decay (`ProxSettings.search_decays`),
-restores each in full and keeps the restoration with the least data misfit: the restorations
-of the kernels not kept are most of the time of a photo. This script records, per photo and
+The blind proximal sampler searches one kernel per lambda decay (`ProxSettings.search_decays`)
+and keeps the one whose restoration has the least data misfit. Restoring each in full (as it
+did before `ProxSettings.search_pick_steps`) made the kernels not kept half of a photo's time. This script records, per photo and
 searched kernel, the misfit after a short restoration (--cheap steps, e.g. 4 and 8 of the
 default 20) beside the full one's, and the full restoration's first --samples posterior
 samples, so that --report can score (without the truth) the pick by a short restoration's

@@ -95,10 +95,10 @@ class ProxSettings:
         off by default (benchmarks/results/blind-kernel-trials.md, sixth session).
     search_decays: one search per value of Pan's lambda decay (`KernelSearchConfig.lambda_decay`),
         each kernel restored (in `search_pick_steps` steps), and the kernel whose restoration
-        fits the photo best kept (the least data misfit, `SolverResult.loss`). The coarse-to-fine search is chaotic: another decay
-        finds another kernel, and a wrong kernel rarely explains the photo as well as the
-        right one. Costs one search and one (short) restoration per value. Default (Pan's 1.1, 1.032
-        and 1.05): on 48 training photos with 64 px blur +0.67 ± 0.24 dB aligned against 1.1
+        fits the photo best kept (the least data misfit, `SolverResult.loss`). The
+        coarse-to-fine search is chaotic: another decay finds another kernel, and a wrong
+        kernel rarely explains the photo as well as the right one. Costs one search and one
+        (short) restoration per value. Default (Pan's 1.1, 1.032 and 1.05): on 48 training photos with 64 px blur +0.67 ± 0.24 dB aligned against 1.1
         alone (22 photos up, 4 down, the worst -0.98; the rule was fixed on the first 24, +0.65,
         and held on the next 24, +0.68), kernel MNC 0.712 -> 0.742; about 3x the time
         (benchmarks/results/blind-kernel-trials.md, sixth session).

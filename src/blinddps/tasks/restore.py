@@ -239,14 +239,15 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
         return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, {})
     searcher = search_prior(config, image_prior, priors)
     pick = _pick_steps(config)
-    progress = _Progress(callback, len(timesteps(pick, settings.t_start)) if pick else 0, settings)
-    runs = _search_runs(y01, config, searcher, image_prior, priors, settings, progress)
+    trial = replace(settings, steps=pick or settings.steps)  # the candidates' restorations
+    progress = _Progress(callback, trial, settings if pick else None)
+    runs = _search_runs(y01, config, searcher, image_prior, priors, trial, progress)
     best = _least_misfit(runs)
     if _falls_back(runs[best], config):
         # the views disagree: this photo is one the higher floor fails on; Pan's floor instead
         pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min))
         first = len(runs)
-        runs += _search_runs(y01, pan, searcher, image_prior, priors, settings, progress)
+        runs += _search_runs(y01, pan, searcher, image_prior, priors, trial, progress)
         best = first + _least_misfit(runs[first:])
     result, sampler, domain, search = runs[best]
     search = dict(search)
@@ -267,19 +268,19 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     return _package_prox(result, sampler, domain, y01, channels, scale, config, start, result.nfe, search)
 
 
-def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, settings: ProximalConfig,
+def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, trial: ProximalConfig,
                  progress: "_Progress") -> list[tuple]:
     """One kernel search and restoration per value of config.prox.search_decays: (result,
-    sampler, domain, record) each; restorations of config.prox.search_pick_steps steps when
-    set (else in full), their steps reported through `progress`."""
+    sampler, domain, record) each; the restorations run with `trial`'s steps (short ones
+    with config.prox.search_pick_steps), their steps reported through `progress`."""
     decays = config.prox.search_decays
     progress.add(len(decays))
     runs = []
     for decay in decays:
-        found, search = _search_kernel(y01, config, searcher, priors, settings.autocast, decay)
+        found, search = _search_kernel(y01, config, searcher, priors, trial.autocast, decay)
         lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
-        trial = replace(settings, lam=lam, steps=_pick_steps(config) or settings.steps)
-        result, sampler, domain = _prox_solve(y01, found, trial, image_prior, config, progress.next())
+        result, sampler, domain = _prox_solve(y01, found, replace(trial, lam=lam), image_prior, config,
+                                              progress.next())
         runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
     return runs
 
@@ -314,14 +315,15 @@ def _trusted(search: dict, trust: float | None) -> bool:
 
 
 class _Progress:
-    """One progress count over the candidates' restorations (`pick` steps each; 0: full ones)
-    and, with pick, the kept kernel's full one: the callback's steps numbered on from the
-    runs before, out of the runs announced so far (a fallback adds its runs when it starts)."""
+    """One progress count over the candidates' restorations (`trial`'s steps each) and, when
+    the kept kernel is restored again (`final` settings, else None), that restoration: the
+    callback's steps numbered on from the runs before, out of the runs announced so far (a
+    fallback adds its runs when it starts)."""
 
-    def __init__(self, callback, pick: int, settings: ProximalConfig):
-        self.callback, self.full = callback, len(timesteps(settings.steps, settings.t_start))
-        self.each = pick or self.full
-        self.final_steps = self.full if pick else 0
+    def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None):
+        self.callback = callback
+        self.each = len(timesteps(trial.steps, trial.t_start))
+        self.final_steps = 0 if final is None else len(timesteps(final.steps, final.t_start))
         self.runs = self.started = 0
 
     def add(self, runs: int) -> None:
@@ -343,7 +345,7 @@ class _Progress:
 
     def final(self):
         """The callback of the kept kernel's full restoration (after every candidate's)."""
-        return self._shifted(self.runs * self.each, self.full)
+        return self._shifted(self.runs * self.each, self.final_steps)
 
 
 def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):

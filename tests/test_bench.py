@@ -443,6 +443,19 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert plain.method_settings("prox")["search"]["fallback"] == ProxSettings.search_fallback > 0
     no_fallback = plain.replace(prox_options=("prox_search_fallback=0",))
     assert "fallback" not in no_fallback.method_settings("prox")["search"]
+    # and the fallback's decays, while the fallback can act
+    assert plain.method_settings("prox")["search"]["fallback_decays"] == list(ProxSettings.search_fallback_decays)
+    three = plain.replace(prox_options=("prox_search_fallback_decays=1.1,1.032,1.05",))
+    assert three.method_settings("prox")["search"]["fallback_decays"] == [1.1, 1.032, 1.05]
+    assert "fallback_decays" not in no_fallback.method_settings("prox")["search"]
+    # the consensus' lambda rule: in the key while it can act (several decays)
+    assert parse_prox_option("prox_search_consensus=none") == ("prox_search_consensus", None)
+    agreed = plain.replace(prox_options=("prox_search_consensus=0.8", "prox_search_consensus_lambda=6"))
+    assert agreed.method_settings("prox")["search"]["consensus"] == [0.8, 6.0]
+    assert "consensus" not in plain.replace(prox_options=("prox_search_consensus=none",)).method_settings(
+        "prox")["search"]
+    assert "consensus" not in plain.replace(prox_options=("prox_search_consensus=0.8", "prox_search_decays=1.1")
+                                            ).method_settings("prox")["search"]
     # ranking the candidates by short restorations: a new key; off (0) leaves the key as it was
     assert plain.method_settings("prox")["search"].get("pick_steps", 0) == ProxSettings.search_pick_steps
     off = plain.replace(prox_options=("prox_search_pick_steps=0",))

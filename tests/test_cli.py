@@ -372,7 +372,8 @@ def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp
     both samples as one batch; nfe_per_image counts them all, search_nfe all but the kept
     restoration's, and no kernel-prior call is made."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,
-                     "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
+                     "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY,
+                     "--prox-search-consensus", "none")  # no restoration again (tests/test_proximal.py has that)
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
     runs = len(ProxSettings.search_decays)
@@ -391,10 +392,13 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
 @pytest.mark.parametrize("option, value", [("--prox-search-lambda-min", "0"), ("--prox-search-lambda-min", "-1e-3"),
                                            ("--prox-search-lambda-min", "low"), ("--prox-search-fallback", "1.5"),
                                            ("--prox-search-fallback", "-0.1"), ("--prox-search-pick-steps", "-1"),
-                                           ("--prox-search-pick-steps", "2.5")])
+                                           ("--prox-search-pick-steps", "2.5"), ("--prox-search-consensus", "1.5"),
+                                           ("--prox-search-consensus", "high"),
+                                           ("--prox-search-consensus-lambda", "0")])
 def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
     """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1];
-    --prox-search-pick-steps: a whole number >= 0; else exit 2 before any work."""
+    --prox-search-pick-steps: a whole number >= 0; --prox-search-consensus: in [0, 1] or
+    'none'; --prox-search-consensus-lambda: positive; else exit 2 before any work."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
     assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()
@@ -406,10 +410,12 @@ def test_bad_option_value_is_a_usage_error(tmp_path, photo):
 
 
 @pytest.mark.parametrize("decays", ["1.1,fast", "1.1,0.9", ""])
-def test_bad_search_decays_are_a_usage_error(tmp_path, photo, decays):
-    """--prox-search-decays: numbers >= 1 separated by commas, else exit 2 before any work."""
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--prox-search-decays", decays)
-    assert result.exit_code == 2 and "--prox-search-decays" in result.output
+@pytest.mark.parametrize("option", ["--prox-search-decays", "--prox-search-fallback-decays"])
+def test_bad_search_decays_are_a_usage_error(tmp_path, photo, decays, option):
+    """--prox-search-decays, --prox-search-fallback-decays: numbers >= 1 separated by commas,
+    else exit 2 before any work."""
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", option, decays)
+    assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()
 
 

@@ -489,7 +489,8 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     sharp, photo = camera_photo(k, size=64, noise=0.0)
     images = {}
     for trust in (None, 0.0):  # never trusted (the default); always trusted
-        config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5, search_trust=trust),
+        config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5, search_trust=trust,
+                                                                 search_consensus=None),
                                kernel_size=8, seed=0)
         blind = deblur(photo, config, priors={"image": natural})
         assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
@@ -502,7 +503,8 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
         torch.testing.assert_close(blind.image, again.image, atol=1e-6, rtol=0)
         images[trust] = blind.image
     assert (images[None] - images[0.0]).abs().max() > 1e-3  # the two lambdas give other images
-    one_view = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, search_views=1, search_trust=0.0),
+    one_view = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, search_views=1, search_trust=0.0,
+                                                             search_consensus=None),
                                            kernel_size=8, seed=0), priors={"image": natural})
     assert "search_agreement" not in one_view.info  # one view: no agreement, never trusted
     assert one_view.info["restore_lambda"] == ProxSettings.search_lambda
@@ -519,7 +521,9 @@ def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(decays, callback=None):
-        config = RestoreConfig(prox=ProxSettings(steps=3, search_decays=decays), kernel_size=9, seed=0)
+        # no restoration again at the consensus' lambda (tested on its own)
+        config = RestoreConfig(prox=ProxSettings(steps=3, search_decays=decays, search_consensus=None),
+                               kernel_size=9, seed=0)
         return deblur(photo, config, priors={"image": natural}, callback=callback)
 
     single = {d: run((d,)) for d in (1.1, 1.0)}
@@ -549,7 +553,8 @@ def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(decays, steps, callback=None, **prox):
-        config = RestoreConfig(prox=ProxSettings(steps=steps, search_decays=decays, **prox), kernel_size=9, seed=0)
+        config = RestoreConfig(prox=ProxSettings(steps=steps, search_decays=decays, search_consensus=None, **prox),
+                               kernel_size=9, seed=0)
         return deblur(photo, config, priors={"image": natural}, callback=callback)
 
     short = {d: run((d,), 2) for d in (1.1, 1.0)}
@@ -567,6 +572,46 @@ def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
     assert steps == [(i, 7) for i in range(7)]
     with pytest.raises(ValueError, match="search_pick_steps"):
         ProxSettings(search_pick_steps=-1)
+
+
+def test_searches_that_agree_restore_at_the_consensus_lambda(natural):
+    """search_consensus: the kept kernel's mean MNC to the round's other kernels is recorded;
+    at or above the level the photo is restored again at search_consensus_lambda, exactly as
+    a known-kernel restoration of that kernel at that lambda, with the extra run's network
+    calls counted and its steps numbered on (the total grows when it starts); below the
+    level (or off) nothing changes."""
+    from blinddps.metrics import kernel_mnc
+
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+
+    def run(callback=None, **prox):
+        settings = ProxSettings(**{"steps": 3, "search_decays": (1.1, 1.0), **prox})
+        return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
+                      callback=callback)
+
+    off = run(search_consensus=None)
+    others = {d: run(search_decays=(d,), search_consensus=None).kernel for d in (1.1, 1.0)}
+    other = others[1.0 if off.info["kernel_search"]["lambda_decay"] == 1.1 else 1.1]
+    assert off.info["search_consensus"] == pytest.approx(float(kernel_mnc(off.kernel, other)), abs=1e-6)
+    assert off.info["restore_lambda"] == ProxSettings.search_lambda
+    steps = []
+    agreed = run(callback=lambda info: steps.append((info.step, info.num_steps)), search_consensus=0.0,
+                 search_consensus_lambda=3.0)
+    assert agreed.info["restore_lambda"] == 3.0 and torch.equal(agreed.kernel, off.kernel)
+    known = deblur(photo, RestoreConfig(prox=ProxSettings(steps=3, lam=3.0), kernel_size=9, seed=0),
+                   priors={"image": natural}, kernel=off.kernel)
+    torch.testing.assert_close(agreed.image, known.image, atol=1e-6, rtol=0)
+    assert agreed.info["nfe_per_image"] == off.info["nfe_per_image"] + known.info["nfe_per_image"]
+    assert steps == [(i, 6) for i in range(6)] + [(i, 9) for i in range(6, 9)]  # announced when it starts
+    above = run(search_consensus=min(1.0, off.info["search_consensus"] + 1e-3))
+    assert above.info["restore_lambda"] == ProxSettings.search_lambda and torch.equal(above.image, off.image)
+    with pytest.raises(ValueError, match="search_consensus"):
+        ProxSettings(search_consensus=1.5)
+    with pytest.raises(ValueError, match="search_consensus_lambda"):
+        ProxSettings(search_consensus_lambda=0)
 
 
 def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
@@ -589,7 +634,8 @@ def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(callback=None, **prox):
-        settings = ProxSettings(steps=3, search_decays=(1.1, 1.0), **prox)
+        settings = ProxSettings(**{"steps": 3, "search_decays": (1.1, 1.0), "search_fallback_decays": (1.1, 1.0),
+                                   "search_consensus": None, **prox})
         return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
                       callback=callback)
 
@@ -608,8 +654,18 @@ def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
     # views that agree well enough keep the higher floor's result; so does a fallback of 0
     agreed = run(search_lambda_min=1e-3, search_fallback=high.info["search_agreement"] / 2)
     assert torch.equal(agreed.kernel, high.kernel) and len(agreed.info["candidates"]) == 2
+    # the fallback round searches search_fallback_decays' values only
+    one = run(search_lambda_min=1e-3, search_fallback=1.0, search_fallback_decays=(1.0,))
+    alone = run(search_lambda_min=1e-4, search_fallback=0.0, search_decays=(1.0,))
+    assert torch.equal(one.kernel, alone.kernel) and torch.equal(one.image, alone.image)
+    assert [(c["lambda_decay"], c["lambda_min"]) for c in one.info["candidates"]] == [
+        (1.1, 1e-3), (1.0, 1e-3), (1.0, 1e-4)]
     with pytest.raises(ValueError, match="search_fallback"):
         ProxSettings(search_fallback=1.5)
+    with pytest.raises(ValueError, match="search_fallback_decays"):
+        ProxSettings(search_fallback_decays=())
+    with pytest.raises(ValueError, match="search_fallback_decays"):
+        ProxSettings(search_fallback_decays=(1.1, 0.9))
 
 
 def test_small_kernels_never_fall_back(natural):

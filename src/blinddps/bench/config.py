@@ -1,7 +1,7 @@
 """Typed settings of a benchmark run (written as JSON beside its results)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
@@ -40,12 +40,14 @@ DEFAULT_NOISE = {"motion": 0.01, "gaussian": 0.01, "levin": 0.0, "turbulence": 0
 
 # Proximal settings the bench fixes itself (border: 'valid' for every task) or takes by its own option.
 _BENCH_OWNED = ("border", "prox_search_prior")
+# The proximal settings' declared types (a field that may be None, e.g. search_trust, takes "none").
+_PROX_TYPES = {f.name: f.type for f in fields(ProxSettings)}
 
 
 def parse_prox_option(text: str) -> tuple[str, object]:
     """'prox_search_refit=true' -> ('prox_search_refit', True): a proximal setting by its flat
     option name (`tasks.config.PROX_OPTIONS`, dashes allowed), the value read as the type of
-    its default (a setting off by default, None, takes a number or "none")."""
+    its default (a setting that may be off, None, also takes "none")."""
     name, sep, value = text.partition("=")
     name = name.strip().lstrip("-").replace("-", "_")
     if not sep or name not in PROX_OPTIONS or name in _BENCH_OWNED:
@@ -57,13 +59,14 @@ def parse_prox_option(text: str) -> tuple[str, object]:
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"--prox {text!r}: {name} takes true or false")
         return name, value.lower() in ("true", "1", "yes")
-    if isinstance(default, tuple):  # the only tuple setting, search_decays: "1.1,1.032"
+    if isinstance(default, tuple):  # the tuple settings, search_decays and search_fallback_decays: "1.1,1.032"
         try:
             return name, parse_decays(value)
         except ValueError as exc:
             raise ValueError(f"--prox {text!r}: {name}: {exc}") from None
+    optional = "None" in str(_PROX_TYPES[PROX_OPTIONS[name]])  # e.g. search_trust: float | None
     kind = float if default is None else type(default)
-    if default is None and value.lower() == "none":
+    if optional and value.lower() == "none":
         return name, None
     try:
         return name, kind(value)
@@ -204,6 +207,9 @@ class BenchConfig:
                     out["search"]["trust"] = rc.prox.search_trust
                 if rc.prox.search_views > 1 and rc.prox.search_fallback > 0:  # a second round at Pan's floor
                     out["search"]["fallback"] = rc.prox.search_fallback
+                    out["search"]["fallback_decays"] = list(rc.prox.search_fallback_decays)
+                if rc.prox.search_consensus is not None and len(rc.prox.search_decays) > 1:  # lambda by consensus
+                    out["search"]["consensus"] = [rc.prox.search_consensus, rc.prox.search_consensus_lambda]
                 if rc.prox.search_pick_steps:  # candidates ranked by short restorations
                     out["search"]["pick_steps"] = rc.prox.search_pick_steps
                 if len(rc.prox.search_decays) > 1:  # several searches, the best-fitting restoration kept

@@ -342,6 +342,16 @@ def restore_options(func):
                      show_default=True,
                      help="When the kept kernel's views agree less than this (MNC), search again at Pan's floor of "
                           "the latent weights and keep that (0: never)."),
+        click.option("--prox-search-fallback-decays", callback=_decays, show_default=True,
+                     default=",".join(f"{d:g}" for d in ProxSettings.search_fallback_decays),
+                     help="Pan's lambda decays of the fallback's searches, comma-separated."),
+        click.option("--prox-search-consensus", callback=_level_or_none, show_default=True,
+                     default="none" if ProxSettings.search_consensus is None else f"{ProxSettings.search_consensus:g}",
+                     help="When the kept kernel agrees at least this well (mean MNC) with the other kernels "
+                          "searched in its round, restore at --prox-search-consensus-lambda ('none': never)."),
+        click.option("--prox-search-consensus-lambda", type=click.FloatRange(min=0, min_open=True),
+                     default=ProxSettings.search_consensus_lambda, show_default=True,
+                     help="Lambda of the restoration with a kernel the searches agree on."),
         click.option("--prox-search-pick-steps", type=click.IntRange(0, 1000), default=ProxSettings.search_pick_steps,
                      show_default=True,
                      help="Rank the searched kernels by restorations of this many steps, then restore the kept one "
@@ -370,8 +380,22 @@ def restore_options(func):
     return func
 
 
+def _level_or_none(ctx, param, value: str) -> float | None:
+    """'none' -> None; else a number in [0, 1]."""
+    if value is None or str(value).strip().lower() == "none":
+        return None
+    try:
+        level = float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number in [0, 1] or 'none', got {value!r}") from None
+    if not 0 <= level <= 1:
+        raise click.BadParameter(f"expected a number in [0, 1] or 'none', got {value!r}")
+    return level
+
+
 def _decays(ctx, param, value: str) -> tuple[float, ...]:
-    """--prox-search-decays "1.1,1.032" -> (1.1, 1.032) (`tasks.config.parse_decays`)."""
+    """--prox-search-decays / --prox-search-fallback-decays "1.1,1.032" -> (1.1, 1.032)
+    (`tasks.config.parse_decays`)."""
     try:
         return parse_decays(value)
     except ValueError as exc:

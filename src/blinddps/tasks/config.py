@@ -110,14 +110,19 @@ class ProxSettings:
         shipped 1e-4: +0.96 ± 0.46 dB aligned (14 photos up, 8 down), kernel MNC 0.59 -> 0.78
         (benchmarks/results/blind-kernel-trials.md, seventh session).
     search_fallback: in [0, 1]; 0 = off. When the kept kernel's two views agree less than
-        this (`KernelSearch.agreement`), the searches and restorations run again at Pan's
-        floor (1e-4) and the best-fitting of those is kept: the photos the higher floor fails
-        on are the ones whose views disagree. 0.6 was read off 24 training photos (numbers
-        72-95: the two photos the floor 1e-3 broke had views agreeing 0.30 and 0.55, all but
-        one other 0.77 or more) and then checked on 24 more (96-119): 2 photos fell back,
-        +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor alone. A fallback costs the
-        searches and their short restorations again (about 1.7x the time of that photo).
-        (benchmarks/results/blind-kernel-trials.md, seventh session).
+        this (`KernelSearch.agreement`), the kernel is searched again at Pan's floor (1e-4),
+        once per value of `search_fallback_decays`, and the best-fitting of those is kept: the
+        photos the higher floor fails on are the ones whose views disagree. 0.6 was read off
+        24 training photos (numbers 72-95: the two photos the floor 1e-3 broke had views
+        agreeing 0.30 and 0.55, all but one other 0.77 or more) and then checked on 24 more
+        (96-119): 2 photos fell back, +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor
+        alone (benchmarks/results/blind-kernel-trials.md, seventh session).
+    search_fallback_decays: the lambda decays of the fallback's searches (like
+        `search_decays`). Default Pan's 1.1 alone: on 24 training photos (numbers 144-167, 3
+        of them fell back) the fallback round with 1.1 alone kept the same or a better kernel
+        than with all three decays (+0.01 dB aligned over the 24), and a photo that falls
+        back then costs 4 searches instead of 6 (benchmarks/candidate_trials.py, ninth
+        session).
     search_pick_steps: 0 (every candidate kernel restored in full, the best-fitting
         restoration kept) or a step count under `steps`: the candidates are restored in this
         many steps only, ranked by those restorations' misfit (the fallback decided on that
@@ -126,6 +131,21 @@ class ProxSettings:
         (numbers 120-143) 44 s per photo instead of 63 (one thread), 22.55 dB aligned
         against 22.63 (-0.08), kernel MNC 0.784 against 0.792 (benchmarks/pick_trials.py,
         benchmarks/results/blind-kernel-trials.md, eighth session).
+    search_consensus: None (off) or a level in [0, 1]: when the kept kernel's mean MNC to the
+        other kernels searched in its round (one per decay; recorded as "search_consensus")
+        is at least this, the photo is restored at `search_consensus_lambda` instead of
+        `search_lambda`: searches with other decays that land on the same kernel make it
+        more likely the blur, and a smaller lambda then buys sharpness (the large
+        `search_lambda` buys robustness to wrong kernels). A round of one search (a fallback
+        with one decay) has no consensus. Default 0.9 with lambda 3: on 24 training photos
+        (numbers 144-167, 64 px blur, noise 0.01) +0.36 ± 0.10 dB aligned against lambda 12
+        everywhere (11 photos up, 2 down, the worst -0.22; the consensus correlates better with
+        the kernel's MNC to the truth than the views' agreement: 0.31 against 0.18), and on 16
+        more without noise and with 32 px blur (numbers 168-183) +0.65 ± 0.19 (10 up, 2
+        down). Chosen among 36 such rules on the first set, so the gain there is optimistic
+        (benchmarks/candidate_trials.py, benchmarks/results/blind-kernel-trials.md, ninth
+        session).
+    search_consensus_lambda: that restoration's lambda.
     """
 
     steps: int = 20
@@ -146,9 +166,13 @@ class ProxSettings:
     search_lambda_min: float = 1e-3
     search_fallback: float = 0.6
     search_pick_steps: int = 4
+    search_fallback_decays: tuple[float, ...] = (1.1,)
+    search_consensus: float | None = 0.9
+    search_consensus_lambda: float = 3.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "search_decays", tuple(float(d) for d in self.search_decays))  # a list from JSON
+        for name in ("search_decays", "search_fallback_decays"):  # a list from JSON
+            object.__setattr__(self, name, tuple(float(d) for d in getattr(self, name)))
         _check({"prox steps must be at least 1": self.steps >= 1,
                 "prox t_start must be in 0..999": 0 <= self.t_start <= 999,
                 "prox lambda must be positive": self.lam > 0,
@@ -159,7 +183,12 @@ class ProxSettings:
                 "prox search_trust must be in [0, 1]": self.search_trust is None or 0 <= self.search_trust <= 1,
                 "prox search_decays must be one or more values >= 1": (
                     len(self.search_decays) >= 1 and all(d >= 1 for d in self.search_decays)),
+                "prox search_fallback_decays must be one or more values >= 1": (
+                    len(self.search_fallback_decays) >= 1 and all(d >= 1 for d in self.search_fallback_decays)),
                 "prox search_lambda must be positive": self.search_lambda > 0,
+                "prox search_consensus must be in [0, 1]": (
+                    self.search_consensus is None or 0 <= self.search_consensus <= 1),
+                "prox search_consensus_lambda must be positive": self.search_consensus_lambda > 0,
                 "prox search_lambda_min must be positive": self.search_lambda_min > 0,
                 "prox search_fallback must be in [0, 1]": 0 <= self.search_fallback <= 1,
                 "prox search_pick_steps must be 0 or more": self.search_pick_steps >= 0,
@@ -305,7 +334,8 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "prox_search_views": "search_views", "prox_search_prior": "search_prior",
                 "prox_search_trust": "search_trust", "prox_search_decays": "search_decays",
                 "prox_search_lambda_min": "search_lambda_min", "prox_search_fallback": "search_fallback",
-                "prox_search_pick_steps": "search_pick_steps"}
+                "prox_search_pick_steps": "search_pick_steps", "prox_search_fallback_decays": "search_fallback_decays",
+                "prox_search_consensus": "search_consensus", "prox_search_consensus_lambda": "search_consensus_lambda"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

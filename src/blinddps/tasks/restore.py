@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..devices import native_bf16
+from ..metrics.kernel import kernel_mnc
 from ..physics import Blur, Turbulence, pad_kernel_to
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
@@ -229,8 +230,8 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     """Deblurring with the proximal sampler on the working grid of config.prox.border. Blind
     with a search: one kernel per value of config.prox.search_decays, each restored, the
     restoration with the least data misfit kept; when its kernel's views disagree
-    (config.prox.search_fallback), the same again at Pan's floor of the latent weights, and
-    the best-fitting of those kept instead. With config.prox.search_pick_steps the
+    (config.prox.search_fallback), searches again at Pan's floor of the latent weights (one per
+    value of config.prox.search_fallback_decays), and the best-fitting of those kept instead. With config.prox.search_pick_steps the
     candidates are restored in that many steps only, and the kept kernel again in full."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
@@ -243,10 +244,11 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     progress = _Progress(callback, trial, settings if pick else None)
     runs = _search_runs(y01, config, searcher, image_prior, priors, trial, progress)
     best = _least_misfit(runs)
+    first = len(runs)  # where a fallback's runs start
     if _falls_back(runs[best], config):
         # the views disagree: this photo is one the higher floor fails on; Pan's floor instead
-        pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min))
-        first = len(runs)
+        pan = replace(config, prox=replace(config.prox, search_lambda_min=PanL0Params.lambda_min,
+                                           search_decays=config.prox.search_fallback_decays))
         runs += _search_runs(y01, pan, searcher, image_prior, priors, trial, progress)
         best = first + _least_misfit(runs[first:])
     result, sampler, domain, search = runs[best]
@@ -254,11 +256,18 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     # finding the kernel cost every search and every restoration but the one kept
     search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
         run[0].nfe for i, run in enumerate(runs) if i != best)
-    if pick:
-        search["search_nfe"] += result.nfe  # the kept kernel's short restoration too
-        result, sampler, domain = _prox_solve(y01, result.estimates["kernel"][0, 0],
-                                              replace(settings, lam=search["restore_lambda"]), image_prior, config,
-                                              progress.final())
+    lam = search["restore_lambda"]
+    consensus = _consensus(runs, best, first if best >= first else 0, len(runs) if best >= first else first)
+    if consensus is not None:
+        search["search_consensus"] = consensus
+        if (config.prox.search_consensus is not None and consensus >= config.prox.search_consensus
+                and not _trusted(search, config.prox.search_trust)):  # a trusted kernel keeps its lambda
+            search["restore_lambda"] = config.prox.search_consensus_lambda
+    if pick or search["restore_lambda"] != lam:
+        search["search_nfe"] += result.nfe  # the kept kernel's first restoration too
+        final = replace(settings, lam=search["restore_lambda"])
+        result, sampler, domain = _prox_solve(y01, result.estimates["kernel"][0, 0], final, image_prior, config,
+                                              progress.final(final))
     if len(runs) > 1:
         search["candidates"] = [{"lambda_decay": run[3]["kernel_search"]["lambda_decay"],
                                  "lambda_min": run[3]["kernel_search"]["large_lambda_min"],
@@ -283,6 +292,17 @@ def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, tria
                                               progress.next())
         runs.append((result, sampler, domain, {**search, "restore_lambda": lam}))
     return runs
+
+
+def _consensus(runs: list[tuple], best: int, start: int, stop: int) -> float | None:
+    """The mean kernel MNC between the kept run's kernel and the other kernels searched in its
+    round (runs[start:stop]), in [0, 1]; None with no other. No truth needed: searches with
+    other decays that land on the kept kernel make it more likely the blur."""
+    kept = runs[best][0].estimates["kernel"][0, 0]
+    others = [runs[i][0].estimates["kernel"][0, 0] for i in range(start, stop) if i != best]
+    if not others:
+        return None
+    return sum(float(kernel_mnc(kept, k)) for k in others) / len(others)
 
 
 def _pick_steps(config: RestoreConfig) -> int:
@@ -316,9 +336,9 @@ def _trusted(search: dict, trust: float | None) -> bool:
 
 class _Progress:
     """One progress count over the candidates' restorations (`trial`'s steps each) and, when
-    the kept kernel is restored again (`final` settings, else None), that restoration: the
-    callback's steps numbered on from the runs before, out of the runs announced so far (a
-    fallback adds its runs when it starts)."""
+    the kept kernel is restored again (`final` settings, else None; or announced by `final`
+    itself), that restoration: the callback's steps numbered on from the runs before, out of
+    the runs announced so far (a fallback adds its runs when it starts)."""
 
     def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None):
         self.callback = callback
@@ -343,8 +363,10 @@ class _Progress:
         self.started += 1
         return self._shifted((self.started - 1) * self.each, self.each)
 
-    def final(self):
-        """The callback of the kept kernel's full restoration (after every candidate's)."""
+    def final(self, settings: ProximalConfig):
+        """The callback of the kept kernel's restoration again with `settings` (after every
+        candidate's; announced now when the constructor did not)."""
+        self.final_steps = len(timesteps(settings.steps, settings.t_start))
         return self._shifted(self.runs * self.each, self.final_steps)
 
 

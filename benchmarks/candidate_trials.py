@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from blinddps import RestoreConfig, simulate
+from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.metrics import kernel_mnc, psnr_upto_shift
 
 from pick_trials import restored, task
@@ -71,6 +72,55 @@ def run_item(job: tuple) -> dict:
         out["candidates"].append(cand)
     print(name, [round(c["psnr"], 2) for c in out["candidates"]], flush=True)
     return out
+
+
+def fallback_item(job: tuple) -> dict:
+    """The first round only (--searches at floor 1e-3, short restorations); when its pick's
+    views disagree (the product's fallback), the fallback searches at Pan's floor for each
+    decay of --fallback-decays too, and the full restorations of the kernels that
+    --fallback-rules (one decay subset per rule) keep. Photos that do not fall back cost the
+    first round only."""
+    index, name, x, args = job
+    torch.set_num_threads(1)
+    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
+    base = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
+    prior = task.load_task_prior("image", base.image_prior, "cpu", "")
+    searcher = task.search_prior(base, prior, None)
+    settings = replace(task.prox_config(base), lam=base.prox.search_lambda)
+
+    def candidate(decay: float, floor: float) -> dict:
+        config = replace(base, prox=replace(base.prox, search_lambda_min=floor))
+        kernel, search = task._search_kernel(y, config, searcher, None, settings.autocast, decay)
+        _, misfit, _ = restored(y, kernel, settings, prior, config, args.cheap, 1)
+        return {"decay": decay, "floor": floor, "agreement": search.get("search_agreement"), "kernel": kernel,
+                "mnc": kernel_mnc(kernel, truth["kernel"]).item(), "cheap_misfit": misfit.mean().item()}
+
+    first = [candidate(d, f) for d, f in args.searches]
+    out = {"image": name, "index": index, "falls_back": _pick(first, "cheap_misfit")["agreement"] < 0.6}
+    if out["falls_back"]:
+        second = [candidate(d, PanL0Params.lambda_min) for d in args.fallback_decays]
+        out["rules"] = {}
+        for rule in args.fallback_rules:
+            kept = _pick([c for c in second if c["decay"] in rule], "cheap_misfit")
+            images, _, _ = restored(y, kept["kernel"], settings, prior, base, base.prox.steps, 1)
+            out["rules"][rule] = {"decay": kept["decay"], "mnc": kept["mnc"],
+                                  "psnr": psnr_upto_shift(images, x, max_shift=16, crop=16).item()}
+    print(name, out["falls_back"], {str(r): round(v["psnr"], 2) for r, v in out.get("rules", {}).items()}, flush=True)
+    return out
+
+
+def report_fallback(path: Path) -> None:
+    rows = torch.load(path, weights_only=False)
+    falls = [r for r in rows if r["falls_back"]]
+    print(f"{len(rows)} photos, {len(falls)} fall back")
+    if not falls:
+        return
+    rules = list(falls[0]["rules"])
+    for r in falls:
+        print(r["image"], " ".join(f"{rule}: {v['psnr']:.2f} (decay {v['decay']}, MNC {v['mnc']:.2f})"
+                                   for rule, v in r["rules"].items()))
+    for rule in rules:
+        print(f"{rule}: mean {sum(r['rules'][rule]['psnr'] for r in falls) / len(falls):.2f} dB over the photos that fall back")
 
 
 def _pick(cands: list[dict], key: str) -> dict:
@@ -220,11 +270,29 @@ def main() -> None:
     p.add_argument("--relambda", type=Path, help="instead: restore a saved run's shipped picks at --lambdas")
     p.add_argument("--lambdas", default="1.5,3,6")
     p.add_argument("--report-lambdas", type=Path, help="instead: score a saved --relambda run")
+    p.add_argument("--fallback-only", action="store_true",
+                   help="instead: the first round (--searches) on every photo, and on those that fall back the "
+                        "fallback rounds of --fallback-rules")
+    p.add_argument("--fallback-rules", default="1.1;1.1,1.032,1.05",
+                   help="the fallback round's decays of each rule, rules separated by ';'")
+    p.add_argument("--report-fallback", type=Path, help="instead: score a saved --fallback-only run")
     args = p.parse_args()
     if args.report:
         return report(args.report)
     if args.report_lambdas:
         return report_lambdas(args.report_lambdas)
+    if args.report_fallback:
+        return report_fallback(args.report_fallback)
+    if args.fallback_only:
+        args.searches = [tuple(float(v) for v in s.split("@")) for s in args.searches.split(",") if s]
+        args.fallback_decays = sorted({float(d) for rule in args.fallback_rules.split(";") for d in rule.split(",")})
+        args.fallback_rules = [tuple(float(d) for d in rule.split(",")) for rule in args.fallback_rules.split(";")]
+        crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset:]
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            rows = pool.map(fallback_item, [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)],
+                            chunksize=1)
+        torch.save(rows, args.out)
+        return report_fallback(args.out)
     if args.relambda:
         rows = torch.load(args.relambda, weights_only=False)
         args.lambdas = [float(v) for v in args.lambdas.split(",")]

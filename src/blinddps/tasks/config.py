@@ -118,11 +118,12 @@ class ProxSettings:
         (96-119): 2 photos fell back, +3.83 and +0.36 dB, +0.17 ± 0.16 dB over the floor
         alone (benchmarks/results/blind-kernel-trials.md, seventh session).
     search_fallback_decays: the lambda decays of the fallback's searches (like
-        `search_decays`). Default Pan's 1.1 alone: on 24 training photos (numbers 144-167, 3
-        of them fell back) the fallback round with 1.1 alone kept the same or a better kernel
-        than with all three decays (+0.01 dB aligned over the 24), and a photo that falls
-        back then costs 4 searches instead of 6 (benchmarks/candidate_trials.py, ninth
-        session).
+        `search_decays`; default the same three). Pan's 1.1 alone makes a photo that falls
+        back cost 4 searches instead of 6 (one core: 40 s instead of 57-77 at 256 px). On
+        training photos it measured the same (7 photos that fell back, numbers 144-233: 19.13
+        against 19.19 dB on the 4 of 184-233), but on the benchmarks the photos that fell back
+        lost with it (Kodak24: 3 photos, -0.34 to -1.81 dB; CBSD68: 4 of 5, up to -2.63), so
+        it is not the default (benchmarks/candidate_trials.py, ninth session).
     search_pick_steps: 0 (every candidate kernel restored in full, the best-fitting
         restoration kept) or a step count under `steps`: the candidates are restored in this
         many steps only, ranked by those restorations' misfit (the fallback decided on that
@@ -166,7 +167,7 @@ class ProxSettings:
     search_lambda_min: float = 1e-3
     search_fallback: float = 0.6
     search_pick_steps: int = 4
-    search_fallback_decays: tuple[float, ...] = (1.1,)
+    search_fallback_decays: tuple[float, ...] = (1.1, 1.032, 1.05)
     search_consensus: float | None = 0.9
     search_consensus_lambda: float = 3.0
 

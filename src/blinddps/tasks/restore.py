@@ -230,9 +230,11 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     """Deblurring with the proximal sampler on the working grid of config.prox.border. Blind
     with a search: one kernel per value of config.prox.search_decays, each restored, the
     restoration with the least data misfit kept; when its kernel's views disagree
-    (config.prox.search_fallback), searches again at Pan's floor of the latent weights (one per
-    value of config.prox.search_fallback_decays), and the best-fitting of those kept instead. With config.prox.search_pick_steps the
-    candidates are restored in that many steps only, and the kept kernel again in full."""
+    (config.prox.search_fallback), searches again at Pan's floor of the latent weights (one
+    per value of config.prox.search_fallback_decays), and the best-fitting of those kept
+    instead. With config.prox.search_pick_steps the candidates are restored in that many
+    steps only, and the kept kernel again in full; with config.prox.search_consensus, at
+    search_consensus_lambda when the other searches of its round found the same kernel."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
     if kernel is not None or config.prox.search == "none":
@@ -257,12 +259,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     search["search_nfe"] = sum(run[3]["search_nfe"] for run in runs) + sum(
         run[0].nfe for i, run in enumerate(runs) if i != best)
     lam = search["restore_lambda"]
-    consensus = _consensus(runs, best, first if best >= first else 0, len(runs) if best >= first else first)
-    if consensus is not None:
-        search["search_consensus"] = consensus
-        if (config.prox.search_consensus is not None and consensus >= config.prox.search_consensus
-                and not _trusted(search, config.prox.search_trust)):  # a trusted kernel keeps its lambda
-            search["restore_lambda"] = config.prox.search_consensus_lambda
+    _agreed_lambda(search, runs, best, range(first, len(runs)) if best >= first else range(first), config)
     if pick or search["restore_lambda"] != lam:
         search["search_nfe"] += result.nfe  # the kept kernel's first restoration too
         final = replace(settings, lam=search["restore_lambda"])
@@ -294,15 +291,20 @@ def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, tria
     return runs
 
 
-def _consensus(runs: list[tuple], best: int, start: int, stop: int) -> float | None:
-    """The mean kernel MNC between the kept run's kernel and the other kernels searched in its
-    round (runs[start:stop]), in [0, 1]; None with no other. No truth needed: searches with
-    other decays that land on the kept kernel make it more likely the blur."""
+def _agreed_lambda(search: dict, runs: list[tuple], best: int, round_: range, config: RestoreConfig) -> None:
+    """Records in `search` the consensus of the kept run's kernel with the others searched in
+    its round (runs[i] for i in round_: the mean kernel MNC, in [0, 1]; none with no other),
+    and, when it reaches config.prox.search_consensus and the kernel is not already trusted,
+    sets its "restore_lambda" to config.prox.search_consensus_lambda. No truth needed:
+    searches with other decays that land on the kept kernel make it more likely the blur."""
     kept = runs[best][0].estimates["kernel"][0, 0]
-    others = [runs[i][0].estimates["kernel"][0, 0] for i in range(start, stop) if i != best]
+    others = [runs[i][0].estimates["kernel"][0, 0] for i in round_ if i != best]
     if not others:
-        return None
-    return sum(float(kernel_mnc(kept, k)) for k in others) / len(others)
+        return
+    search["search_consensus"] = consensus = sum(float(kernel_mnc(kept, k)) for k in others) / len(others)
+    level = config.prox.search_consensus
+    if level is not None and consensus >= level and not _trusted(search, config.prox.search_trust):
+        search["restore_lambda"] = config.prox.search_consensus_lambda
 
 
 def _pick_steps(config: RestoreConfig) -> int:

@@ -30,7 +30,7 @@ from blinddps import RestoreConfig, simulate
 from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.metrics import kernel_mnc, psnr_upto_shift
 
-from pick_trials import restored, task
+from pick_trials import map_photos, restored, task
 from sweep_settings import load_crops
 
 
@@ -47,13 +47,19 @@ def extent(kernel: torch.Tensor, rel: float = 0.05) -> int:
     return int(max(mask.any(0).sum(), mask.any(1).sum()))
 
 
+def _photo(index: int, x: torch.Tensor, args) -> tuple:
+    """Photo `index` blurred as the trials blur it, with the truth, the product's settings
+    at --kernel-size and the restoring image prior (one thread: the jobs run side by side)."""
+    torch.set_num_threads(1)
+    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
+    config = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
+    return y, truth, config, task.load_task_prior("image", config.image_prior, "cpu", "")
+
+
 def run_item(job: tuple) -> dict:
     """Every search of one photo, with its restorations' misfits, sparsity and scores."""
     index, name, x, args = job
-    torch.set_num_threads(1)
-    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
-    base = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
-    prior = task.load_task_prior("image", base.image_prior, "cpu", "")
+    y, truth, base, prior = _photo(index, x, args)
     searcher = task.search_prior(base, prior, None)
     settings = replace(task.prox_config(base), lam=base.prox.search_lambda)
     out = {"image": name, "index": index, "candidates": []}
@@ -81,10 +87,7 @@ def fallback_item(job: tuple) -> dict:
     --fallback-rules (one decay subset per rule) keep. Photos that do not fall back cost the
     first round only."""
     index, name, x, args = job
-    torch.set_num_threads(1)
-    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
-    base = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
-    prior = task.load_task_prior("image", base.image_prior, "cpu", "")
+    y, truth, base, prior = _photo(index, x, args)
     searcher = task.search_prior(base, prior, None)
     settings = replace(task.prox_config(base), lam=base.prox.search_lambda)
 
@@ -199,11 +202,7 @@ def consensus(cands: list[dict], kept: dict) -> float:
 def relambda_item(job: tuple) -> dict:
     """The shipped pick's kernel of one photo restored at each of --lambdas."""
     row, x, args = job
-    torch.set_num_threads(1)
-    index = row["index"]
-    y, _ = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
-    config = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
-    prior = task.load_task_prior("image", config.image_prior, "cpu", "")
+    y, _, config, prior = _photo(row["index"], x, args)
     groups = _groups()
     kept = shipped(row, groups["1e-3"](row["candidates"]), groups["1e-4"](row["candidates"]))
     psnr = {}
@@ -283,15 +282,11 @@ def main() -> None:
         return report_lambdas(args.report_lambdas)
     if args.report_fallback:
         return report_fallback(args.report_fallback)
+    args.searches = [tuple(float(v) for v in s.split("@")) for s in args.searches.split(",") if s]
     if args.fallback_only:
-        args.searches = [tuple(float(v) for v in s.split("@")) for s in args.searches.split(",") if s]
         args.fallback_decays = sorted({float(d) for rule in args.fallback_rules.split(";") for d in rule.split(",")})
         args.fallback_rules = [tuple(float(d) for d in rule.split(",")) for rule in args.fallback_rules.split(";")]
-        crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset:]
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            rows = pool.map(fallback_item, [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)],
-                            chunksize=1)
-        torch.save(rows, args.out)
+        map_photos(fallback_item, args)
         return report_fallback(args.out)
     if args.relambda:
         rows = torch.load(args.relambda, weights_only=False)
@@ -301,12 +296,7 @@ def main() -> None:
             out = pool.map(relambda_item, [(r, crops[r["image"]], args) for r in rows], chunksize=1)
         torch.save(out, args.out)
         return report_lambdas(args.out)
-    args.searches = [tuple(float(v) for v in s.split("@")) for s in args.searches.split(",") if s]
-    crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset:]
-    jobs = [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)]
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
-        rows = pool.map(run_item, jobs, chunksize=1)
-    torch.save(rows, args.out)
+    map_photos(run_item, args)
     report(args.out)
 
 

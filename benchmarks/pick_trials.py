@@ -109,12 +109,18 @@ def main() -> None:
     if args.report:
         return report(args.report)
     args.cheap = [int(s) for s in args.cheap.split(",") if s]
+    map_photos(run_item, args)
+    report(args.out)
+
+
+def map_photos(run, args) -> None:
+    """run((index, name, crop, args)) on photos --offset .. --offset + --n of --images, in
+    --jobs processes; the list of their results saved to --out."""
     crops = load_crops(args.images, args.offset + args.n, args.crop)[args.offset:]
     jobs = [(args.offset + i, name, x, args) for i, (name, x) in enumerate(crops)]
     with mp.get_context("spawn").Pool(args.jobs) as pool:
-        rows = pool.map(run_item, jobs, chunksize=1)
+        rows = pool.map(run, jobs, chunksize=1)
     torch.save(rows, args.out)
-    report(args.out)
 
 
 if __name__ == "__main__":

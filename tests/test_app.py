@@ -110,12 +110,16 @@ def test_blind_job_streams_steps_and_previews_and_writes_the_cli_files(runner, f
     info = updates[-1].output.result.info
     again = info.get("search_consensus", 0.0) >= ProxSettings.search_consensus  # the kept kernel restored again
     assert info["restore_lambda"] == (ProxSettings.search_consensus_lambda if again else ProxSettings.search_lambda)
-    # one restoration per kernel search, and one more when the searches agree, numbered on
-    total = 3 * len(ProxSettings.search_decays) + 3 * again
+    # one restoration per kernel search, one more when the searches agree, and one per refit
+    # round of the kernel (announced from the start), numbered on
+    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    assert len(info.get("refine_mnc", [])) == refits
+    announced = 3 * len(ProxSettings.search_decays) + 3 * refits
+    total = announced + 3 * again
     assert steps[-1] == total and steps == sorted(steps)
     # the restoration again is announced when it starts (restorations of 3 steps are not short
     # ones: ProxSettings.search_pick_steps does not announce it in advance here)
-    assert {u.num_steps for u in running} <= {3 * len(ProxSettings.search_decays), total}
+    assert {u.num_steps for u in running} <= {announced, total}
     assert running[-1].num_steps == total
     etas = [u.eta for u in running]
     assert all(e is not None and e >= 0 for e in etas) and etas[-1] == 0
@@ -372,9 +376,11 @@ def test_server_runs_a_short_job(server, files):
     client, runner = server
     job = client.submit(*_inputs(files["photo.png"]), api_name="/restore")
     status, pair, kernel, tilt, std, downloads = job.result(timeout=JOB_TIMEOUT)
-    # 3 per kernel search, and 3 more when the searches agree (counted exactly in the test above)
-    total = next(t for t in (3 * len(ProxSettings.search_decays), 3 * len(ProxSettings.search_decays) + 3)
-                 if f"Done: {t} steps" in status)
+    # 3 per kernel search and per refit round, and 3 more when the searches agree (counted
+    # exactly in the test above)
+    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    announced = 3 * (len(ProxSettings.search_decays) + refits)
+    total = next(t for t in (announced, announced + 3) if f"Done: {t} steps" in status)
     assert any(f" of {total} ·" in out[0] for out in job.outputs()), "progress streamed before the end"
     before, after = (Image.open(p) for p in pair)
     assert before.size == after.size == (W, H)

@@ -456,6 +456,11 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
         "prox")["search"]
     assert "consensus" not in plain.replace(prox_options=("prox_search_consensus=0.8", "prox_search_decays=1.1")
                                             ).method_settings("prox")["search"]
+    # the kernel's refit to its restoration: in the key while on, none leaves the key as it was
+    refit = plain.replace(prox_options=("prox_search_refine=0.2", "prox_search_refine_iters=30",
+                                        "prox_search_refine_rounds=2"))
+    assert refit.method_settings("prox")["search"]["refine"] == [0.2, 30, 2]
+    assert "refine" not in plain.replace(prox_options=("prox_search_refine=none",)).method_settings("prox")["search"]
     # ranking the candidates by short restorations: a new key; off (0) leaves the key as it was
     assert plain.method_settings("prox")["search"].get("pick_steps", 0) == ProxSettings.search_pick_steps
     off = plain.replace(prox_options=("prox_search_pick_steps=0",))

@@ -365,21 +365,24 @@ def test_reported_nfe_is_the_counted_network_calls(tmp_path, photo, tiny_priors,
     assert info["nfe_per_image"] == len(network_calls)
 
 
+@pytest.mark.parametrize("refine", ["none", "0.1"])
 def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp_path, photo, tiny_priors,
-                                                                             network_calls):
+                                                                             network_calls, refine):
     """Blind auto = the proximal sampler: per kernel search (one per lambda decay), one
     denoising call of the photo (one image, whatever the samples), then one call per step for
-    both samples as one batch; nfe_per_image counts them all, search_nfe all but the kept
-    restoration's, and no kernel-prior call is made."""
+    both samples as one batch, and with the refit one more restoration per round; nfe_per_image
+    counts them all, search_nfe all but the last restoration's, and no kernel-prior call is made."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,
                      "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY,
-                     "--prox-search-consensus", "none")  # no restoration again (tests/test_proximal.py has that)
+                     "--prox-search-consensus", "none",  # no restoration again (tests/test_proximal.py has that)
+                     "--prox-search-refine", refine, "--prox-search-refine-rounds", 2)
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
-    runs = len(ProxSettings.search_decays)
-    assert network_calls == ([(3, 1)] + [(3, 2)] * 4) * runs
-    assert info["method"] == "prox" and info["nfe_per_image"] == 5 * runs
-    assert info["search_nfe"] == runs + 4 * (runs - 1)  # the searches, and the restorations not kept
+    runs, refits = len(ProxSettings.search_decays), 0 if refine == "none" else 2
+    assert network_calls == ([(3, 1)] + [(3, 2)] * 4) * runs + [(3, 2)] * 4 * refits
+    assert info["method"] == "prox" and info["nfe_per_image"] == 5 * runs + 4 * refits
+    assert info["search_nfe"] == runs + 4 * (runs - 1) + 4 * refits  # the searches, the restorations not last
+    assert len(info.get("refine_mnc", [])) == refits
 
 
 def test_simulate_refuses_to_overwrite_its_input(photo):
@@ -394,11 +397,14 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
                                            ("--prox-search-fallback", "-0.1"), ("--prox-search-pick-steps", "-1"),
                                            ("--prox-search-pick-steps", "2.5"), ("--prox-search-consensus", "1.5"),
                                            ("--prox-search-consensus", "high"),
-                                           ("--prox-search-consensus-lambda", "0")])
+                                           ("--prox-search-consensus-lambda", "0"), ("--prox-search-refine", "0"),
+                                           ("--prox-search-refine", "1.5"), ("--prox-search-refine", "edges"),
+                                           ("--prox-search-refine-iters", "0"), ("--prox-search-refine-rounds", "0")])
 def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
     """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1];
     --prox-search-pick-steps: a whole number >= 0; --prox-search-consensus: in [0, 1] or
-    'none'; --prox-search-consensus-lambda: positive; else exit 2 before any work."""
+    'none'; --prox-search-consensus-lambda: positive; --prox-search-refine: in (0, 1] or 'none';
+    --prox-search-refine-iters, --prox-search-refine-rounds: at least 1; else exit 2 before any work."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
     assert result.exit_code == 2 and option in result.output
     assert not (tmp_path / "out").exists()

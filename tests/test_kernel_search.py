@@ -8,7 +8,7 @@ from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
 from blinddps.physics.kernel_geometry import align_kernel, pad_kernel_to, shift_kernel
 from blinddps.solvers.kernel_search import (VIEWS, KernelSearchConfig, _unview, _view, kernel_extent, merge_kernels,
-                                            prior_denoised, prox_latent, search_kernel, search_params)
+                                            prior_denoised, prox_latent, refine_kernel, search_kernel, search_params)
 from toy_kernels import l_shaped_kernel
 from toy_priors import TinyConvNet, gaussian_prior, make_prior
 
@@ -268,3 +268,46 @@ def test_views_side_by_side_on_two_threads_find_the_kernels_of_one_thread():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(single.kernel, threaded.kernel) and torch.equal(single.agreement, threaded.agreement)
+
+
+def _refine_problem(kernel: torch.Tensor, shape=(40, 40), seed: int = 5):
+    """A random image on a valid grid, its valid blur by `kernel` (K, K) embedded on the grid,
+    and the grid's mask: the model `refine_kernel` fits."""
+    from blinddps.physics.solves import Domain
+    d = Domain.for_measurement(shape, kernel.shape[-1], "valid")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, *d.grid, generator=g, dtype=torch.float64)
+    y = d.embed(d.crop(conv_circular(x, kernel.double()[None, None])))
+    return d, x, y, d.mask(dtype=torch.float64)
+
+
+def test_refine_kernel_moves_a_wrong_kernel_towards_the_blur_of_the_image():
+    """Given the sharp image, the refit of a wrong kernel (the true one shifted by a pixel and
+    spread) is closer to the truth, on the simplex, and with all its iterations and
+    every gradient (share 1) the truth itself; from the truth (share 1) it stays: the fit is 0."""
+    truth = l_shaped_kernel(7)[0, 0].double()
+    d, x, y, mask = _refine_problem(truth)
+    wrong = (0.5 * shift_kernel(truth[None, None], (1, 0))[0, 0] + 0.5 * torch.full_like(truth, 1 / 49))
+    few = refine_kernel(x, y, wrong, mask, edge_fraction=0.5, iters=30, k_thresh=20)
+    assert (few >= 0).all() and abs(float(few.sum()) - 1) < 1e-9 and few.dtype == truth.dtype
+    assert (few - truth).norm() < 0.5 * (wrong - truth).norm()
+    many = refine_kernel(x, y, wrong, mask, edge_fraction=1.0, iters=600, k_thresh=20)
+    assert (many - truth).abs().max() < 1e-4
+    torch.testing.assert_close(refine_kernel(x, y, truth, mask, edge_fraction=1.0, iters=50, k_thresh=20), truth,
+                               atol=1e-8, rtol=0)
+
+
+def test_refine_kernel_reads_only_the_observed_pixels_and_averages_the_samples():
+    """The photo's grid outside its mask (where nothing was observed) does not change the refit,
+    and a batch of restorations is refit as their mean."""
+    truth = l_shaped_kernel(7)[0, 0].double()
+    d, x, y, mask = _refine_problem(truth)
+    start = torch.full_like(truth, 1 / 49)
+    refit = refine_kernel(x, y, start, mask, edge_fraction=0.3, iters=20, k_thresh=20)
+    garbage = y + (1 - mask) * torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=y.dtype)
+    torch.testing.assert_close(refine_kernel(x, garbage, start, mask, edge_fraction=0.3, iters=20, k_thresh=20), refit,
+                               atol=1e-12, rtol=0)
+    noise = 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=x.dtype)
+    pair = torch.cat([x + noise, x - noise])
+    torch.testing.assert_close(refine_kernel(pair, y, start, mask, edge_fraction=0.3, iters=20, k_thresh=20), refit,
+                               atol=1e-12, rtol=0)

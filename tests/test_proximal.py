@@ -15,7 +15,10 @@ CLI note): they failed before the fix.
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -490,7 +493,7 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
     images = {}
     for trust in (None, 0.0):  # never trusted (the default); always trusted
         config = RestoreConfig(method="prox", prox=ProxSettings(search="l0", steps=5, search_trust=trust,
-                                                                 search_consensus=None),
+                                                                 search_consensus=None, search_refine=None),
                                kernel_size=8, seed=0)
         blind = deblur(photo, config, priors={"image": natural})
         assert blind.kernel.shape == (9, 9) and abs(float(blind.kernel.sum()) - 1) < 1e-5
@@ -504,7 +507,7 @@ def test_blind_prox_with_a_kernel_search_uses_the_found_kernel(natural):
         images[trust] = blind.image
     assert (images[None] - images[0.0]).abs().max() > 1e-3  # the two lambdas give other images
     one_view = deblur(photo, RestoreConfig(prox=ProxSettings(steps=5, search_views=1, search_trust=0.0,
-                                                             search_consensus=None),
+                                                             search_consensus=None, search_refine=None),
                                            kernel_size=8, seed=0), priors={"image": natural})
     assert "search_agreement" not in one_view.info  # one view: no agreement, never trusted
     assert one_view.info["restore_lambda"] == ProxSettings.search_lambda
@@ -521,8 +524,9 @@ def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(decays, callback=None):
-        # no restoration again at the consensus' lambda (tested on its own)
-        config = RestoreConfig(prox=ProxSettings(steps=3, search_decays=decays, search_consensus=None),
+        # no restoration again at the consensus' lambda, no refit (each tested on its own)
+        config = RestoreConfig(prox=ProxSettings(steps=3, search_decays=decays, search_consensus=None,
+                                                 search_refine=None),
                                kernel_size=9, seed=0)
         return deblur(photo, config, priors={"image": natural}, callback=callback)
 
@@ -553,7 +557,8 @@ def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(decays, steps, callback=None, **prox):
-        config = RestoreConfig(prox=ProxSettings(steps=steps, search_decays=decays, search_consensus=None, **prox),
+        config = RestoreConfig(prox=ProxSettings(steps=steps, search_decays=decays, search_consensus=None,
+                                                 search_refine=None, **prox),
                                kernel_size=9, seed=0)
         return deblur(photo, config, priors={"image": natural}, callback=callback)
 
@@ -588,7 +593,7 @@ def test_searches_that_agree_restore_at_the_consensus_lambda(natural):
     _, photo = camera_photo(k, size=64, noise=0.02)
 
     def run(callback=None, **prox):
-        settings = ProxSettings(**{"steps": 3, "search_decays": (1.1, 1.0), **prox})
+        settings = ProxSettings(**{"steps": 3, "search_decays": (1.1, 1.0), "search_refine": None, **prox})
         return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
                       callback=callback)
 
@@ -614,6 +619,63 @@ def test_searches_that_agree_restore_at_the_consensus_lambda(natural):
         ProxSettings(search_consensus_lambda=0)
 
 
+def test_the_kept_kernel_is_refit_to_its_restoration_and_the_photo_restored_again(natural):
+    """search_refine: the kept kernel is refit to its restoration (`refine_kernel` of that
+    restoration's image on the working grid, the photo embedded on it, its mask) and the photo
+    restored again with the refit kernel at the same lambda: exactly the known-kernel
+    restoration of that kernel. The refit's MNC to the kernel it started from is recorded,
+    the extra run's network calls counted and its steps numbered on; rounds repeat it; off,
+    the found kernel is kept."""
+    from blinddps.metrics import kernel_mnc
+    from blinddps.solvers.kernel_search import refine_kernel
+
+    restore_module = importlib.import_module("blinddps.tasks.restore")  # the module, not the function
+    k = torch.zeros(9, 9)
+    k[4, 1:8], k[3, 5:8] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=64, noise=0.02)
+
+    def run(callback=None, **prox):
+        settings = ProxSettings(**{"steps": 3, "search_decays": (1.1,), **prox})
+        return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
+                      callback=callback)
+
+    def known(kernel, lam):
+        return deblur(photo, RestoreConfig(prox=ProxSettings(steps=3, lam=lam), kernel_size=9, seed=0),
+                      priors={"image": natural}, kernel=kernel)
+
+    off = run(search_refine=None)
+    lam = off.info["restore_lambda"]
+    assert "refine_mnc" not in off.info
+    steps = []
+    on = run(callback=lambda info: steps.append((info.step, info.num_steps)), search_refine=0.1,
+             search_refine_iters=20)
+    # the refit by hand: off's restoration on its grid, the photo on that grid
+    config = RestoreConfig(prox=ProxSettings(steps=3, lam=lam), kernel_size=9, seed=0).resolved()
+    result, _, domain = restore_module._prox_solve(photo, off.kernel, restore_module.prox_config(config), natural,
+                                                   config, None)
+    grid_photo = domain.embed(photo.expand(1, 3, 64, 64) * 2 - 1)
+    refit = refine_kernel(result.estimates["image"], grid_photo, off.kernel, domain.mask(), edge_fraction=0.1,
+                          iters=20, k_thresh=20.0)
+    torch.testing.assert_close(on.kernel, refit, atol=1e-6, rtol=0)
+    assert (on.kernel - off.kernel).abs().max() > 1e-4 and bool((on.kernel >= 0).all())
+    assert abs(float(on.kernel.sum()) - 1) < 1e-5
+    again = known(on.kernel, lam)
+    torch.testing.assert_close(on.image, again.image, atol=1e-6, rtol=0)
+    assert on.info["restore_lambda"] == lam
+    assert on.info["refine_mnc"] == [pytest.approx(float(kernel_mnc(off.kernel, on.kernel)), abs=1e-6)]
+    assert on.info["nfe_per_image"] == off.info["nfe_per_image"] + again.info["nfe_per_image"]
+    assert steps == [(i, 6) for i in range(6)]  # one run and its refit's, announced up front
+    twice = run(search_refine=0.1, search_refine_iters=20, search_refine_rounds=2)
+    assert len(twice.info["refine_mnc"]) == 2
+    assert twice.info["nfe_per_image"] == off.info["nfe_per_image"] + 2 * again.info["nfe_per_image"]
+    torch.testing.assert_close(twice.image, known(twice.kernel, lam).image, atol=1e-6, rtol=0)
+    for bad in ({"search_refine": 0.0}, {"search_refine": 1.5}, {"search_refine_iters": 0},
+                {"search_refine_rounds": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ProxSettings(**bad)
+
+
 def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
     """search_fallback: when the kept kernel's views agree less than it, the searches run again
     at Pan's floor (1e-4) and the best-fitting of those is kept: exactly the run made at that
@@ -635,7 +697,7 @@ def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
 
     def run(callback=None, **prox):
         settings = ProxSettings(**{"steps": 3, "search_decays": (1.1, 1.0), "search_fallback_decays": (1.1, 1.0),
-                                   "search_consensus": None, **prox})
+                                   "search_consensus": None, "search_refine": None, **prox})
         return deblur(photo, RestoreConfig(prox=settings, kernel_size=9, seed=0), priors={"image": natural},
                       callback=callback)
 
@@ -720,7 +782,8 @@ def test_the_kernel_search_runs_on_its_own_prior_and_the_restoration_on_the_imag
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5
     k /= k.sum()
     _, photo = camera_photo(k, size=64, noise=0.02)
-    own = RestoreConfig(prox=ProxSettings(steps=3, search_prior=""), kernel_size=9, seed=0)
+    # no refit: it would fit the kernel to the restoring prior's image
+    own = RestoreConfig(prox=ProxSettings(steps=3, search_prior="", search_refine=None), kernel_size=9, seed=0)
     third = load_prior("natural-rgb-3", kind="image")
     reference = deblur(photo, own, priors={"image": natural})
     paired = deblur(photo, own.replace(prox_search_prior="natural-rgb"), priors={"image": third})
@@ -732,6 +795,7 @@ def test_the_kernel_search_runs_on_its_own_prior_and_the_restoration_on_the_imag
     torch.testing.assert_close(paired.image, known.image, atol=1e-6, rtol=0)
     alone = deblur(photo, own, priors={"image": third})
     assert (alone.kernel - reference.kernel).abs().max() > 1e-3
-    default = deblur(photo, RestoreConfig(prox=ProxSettings(steps=3), kernel_size=9, seed=0), priors={"image": natural})
+    default = deblur(photo, RestoreConfig(prox=ProxSettings(steps=3, search_refine=None), kernel_size=9, seed=0),
+                     priors={"image": natural})
     assert ProxSettings().search_prior == "natural-rgb-3"
     torch.testing.assert_close(default.kernel, alone.kernel, atol=0, rtol=0)

@@ -47,7 +47,8 @@ def test_readme_examples_run_and_keep_their_promises(network_calls):
     # When the kept kernel's views disagree the searches run a second round at Pan's floor
     # (ProxSettings.search_fallback): then every candidate of both rounds is recorded. When
     # the kept kernel agrees with its round's others (ProxSettings.search_consensus) it is
-    # restored again at the consensus' lambda: 2 calls more.
+    # restored again at the consensus' lambda: 2 calls more; and each round of the kernel's
+    # refit to its restoration (ProxSettings.search_refine) restores once more: 2 calls each.
     candidates = result.info["candidates"]
     runs = len(candidates)
     assert runs in (len(ProxSettings.search_decays),
@@ -56,6 +57,9 @@ def test_readme_examples_run_and_keep_their_promises(network_calls):
     kept_first = min(first, key=lambda c: c["misfit"])
     assert (runs > len(first)) == (kept_first["search_agreement"] < ProxSettings.search_fallback)
     again = 2 * (result.info.get("search_consensus", 0.0) >= ProxSettings.search_consensus)
+    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    assert len(result.info.get("refine_mnc", [])) == refits
+    again += 2 * refits
     assert sorted(network_calls) == [(3, 1)] * (3 * runs + 2 + again)
     assert result.info["nfe_per_image"] == 3 * runs + again and scope["known"].info["nfe_per_image"] == 2
     assert result.info["method"] == "prox" and result.info["search_nfe"] == runs + 2 * (runs - 1) + again

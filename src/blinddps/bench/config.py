@@ -210,6 +210,9 @@ class BenchConfig:
                     out["search"]["fallback_decays"] = list(rc.prox.search_fallback_decays)
                 if rc.prox.search_consensus is not None and len(rc.prox.search_decays) > 1:  # lambda by consensus
                     out["search"]["consensus"] = [rc.prox.search_consensus, rc.prox.search_consensus_lambda]
+                if rc.prox.search_refine is not None:  # the kernel refit to its restoration
+                    out["search"]["refine"] = [rc.prox.search_refine, rc.prox.search_refine_iters,
+                                               rc.prox.search_refine_rounds]
                 if rc.prox.search_pick_steps:  # candidates ranked by short restorations
                     out["search"]["pick_steps"] = rc.prox.search_pick_steps
                 if len(rc.prox.search_decays) > 1:  # several searches, the best-fitting restoration kept

@@ -138,7 +138,7 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         r = deblur(m.y, rc, priors={k: priors[k] for k in ("image", "search") if k in priors}, kernel=known)
         # with a search: how well its views agreed, which lambda restored, the candidates' misfits
         found = {k: r.info[k] for k in ("search_agreement", "search_consensus", "restore_lambda", "candidates",
-                                        "pick_steps") if k in r.info}
+                                        "pick_steps", "refine_mnc") if k in r.info}
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"],
                                  **found})

@@ -345,13 +345,23 @@ def restore_options(func):
         click.option("--prox-search-fallback-decays", callback=_decays, show_default=True,
                      default=",".join(f"{d:g}" for d in ProxSettings.search_fallback_decays),
                      help="Pan's lambda decays of the fallback's searches, comma-separated."),
-        click.option("--prox-search-consensus", callback=_level_or_none, show_default=True,
+        click.option("--prox-search-consensus", callback=_fraction_or_none(), show_default=True,
                      default="none" if ProxSettings.search_consensus is None else f"{ProxSettings.search_consensus:g}",
                      help="When the kept kernel agrees at least this well (mean MNC) with the other kernels "
                           "searched in its round, restore at --prox-search-consensus-lambda ('none': never)."),
         click.option("--prox-search-consensus-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_consensus_lambda, show_default=True,
                      help="Lambda of the restoration with a kernel the searches agree on."),
+        click.option("--prox-search-refine", callback=_fraction_or_none(open_low=True), show_default=True,
+                     default="none" if ProxSettings.search_refine is None else f"{ProxSettings.search_refine:g}",
+                     help="Refit the found kernel to its restoration on this share of the strongest gradients, "
+                          "then restore again ('none': keep the found kernel)."),
+        click.option("--prox-search-refine-iters", type=click.IntRange(1, 10000),
+                     default=ProxSettings.search_refine_iters, show_default=True,
+                     help="Iterations of each refit (from the found kernel; many drift)."),
+        click.option("--prox-search-refine-rounds", type=click.IntRange(1, 100),
+                     default=ProxSettings.search_refine_rounds, show_default=True,
+                     help="Refit-and-restore rounds (each one full restoration more)."),
         click.option("--prox-search-pick-steps", type=click.IntRange(0, 1000), default=ProxSettings.search_pick_steps,
                      show_default=True,
                      help="Rank the searched kernels by restorations of this many steps, then restore the kept one "
@@ -380,17 +390,21 @@ def restore_options(func):
     return func
 
 
-def _level_or_none(ctx, param, value: str) -> float | None:
-    """'none' -> None; else a number in [0, 1]."""
-    if value is None or str(value).strip().lower() == "none":
-        return None
-    try:
-        level = float(value)
-    except ValueError:
-        raise click.BadParameter(f"expected a number in [0, 1] or 'none', got {value!r}") from None
-    if not 0 <= level <= 1:
-        raise click.BadParameter(f"expected a number in [0, 1] or 'none', got {value!r}")
-    return level
+def _fraction_or_none(open_low: bool = False):
+    """A click callback: 'none' -> None; else a number in [0, 1] ((0, 1] when open_low)."""
+    span = "(0, 1]" if open_low else "[0, 1]"
+
+    def parse(ctx, param, value: str) -> float | None:
+        if value is None or str(value).strip().lower() == "none":
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")  # fails both bounds below
+        if not ((0 < number) if open_low else (0 <= number)) or not number <= 1:
+            raise click.BadParameter(f"expected a number in {span} or 'none', got {value!r}")
+        return number
+    return parse
 
 
 def _decays(ctx, param, value: str) -> tuple[float, ...]:

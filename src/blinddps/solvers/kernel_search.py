@@ -29,7 +29,7 @@ from ..baselines._l0_ops import final_threshold, l0_deblur
 from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel
 from ..metrics.kernel import kernel_mnc
 from ..physics.kernel_geometry import align_kernel, delta_kernel, pad_kernel_to
-from ..physics.solves import Domain
+from ..physics.solves import Domain, solve_kernel
 from ..priors import DiffusionPrior
 from .proximal import ProximalConfig, ProximalSampler, denoise_kernel, estimate_noise
 
@@ -329,3 +329,24 @@ def merge_kernels(kernels: list[Tensor], k_thresh: float) -> Tensor:
     aligned = torch.stack([kernels[0], *(align_kernel(k, kernels[0]) for k in kernels[1:])])
     merged = aligned.clamp_min(0).log().mean(dim=0).exp()  # log 0 = -inf: a pixel one estimate lacks is 0
     return final_threshold(merged, k_thresh).to(kernels[0].dtype)
+
+
+def refine_kernel(image: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None, *, edge_fraction: float,
+                  iters: int, k_thresh: float) -> Tensor:
+    """A found kernel (K, K) refit to a restoration made with it: `iters` iterations of
+    constrained least squares (`physics.solves.solve_kernel`: gradient domain, k >= 0, sum 1)
+    from the found kernel, on the restoration's strongest gradients only (the top
+    `edge_fraction` of its pixels), then Pan's final threshold at max / k_thresh.
+
+    image (B, C, P_h, P_w): the restoration on the working grid (the samples are averaged);
+    y_grid (1, C, P_h, P_w) the photo on that grid and mask (1, 1, P_h, P_w) its observed
+    pixels (None: circular); any common range (the fit is linear). Returns (K, K) in the
+    kernel's dtype. Why it helps: the search fits its kernel to Pan's L0 latent image of a
+    coarse-to-fine level, while the prior's restoration is a better image of the photo; a
+    few iterations from the found kernel move it towards that image's kernel (on training
+    photos many iterations drift: the restoration's own errors enter the fit)."""
+    x = image.double().mean(dim=0, keepdim=True)
+    m = None if mask is None else mask.double()
+    refit = solve_kernel(x, y_grid.double(), kernel.double()[None, None], m, iters=iters,
+                         edge_fraction=edge_fraction)
+    return final_threshold(refit, k_thresh)[0, 0].to(kernel.dtype)

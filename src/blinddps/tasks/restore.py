@@ -25,7 +25,7 @@ from ..priors.bundle import load_prior
 from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
 from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
 from ..baselines.pan_l0 import PanL0Params
-from ..solvers.kernel_search import KernelSearchConfig, search_kernel
+from ..solvers.kernel_search import KernelSearchConfig, refine_kernel, search_kernel
 from ..solvers.proximal import ProximalConfig, ProximalSampler, timesteps
 from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
@@ -234,7 +234,9 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     per value of config.prox.search_fallback_decays), and the best-fitting of those kept
     instead. With config.prox.search_pick_steps the candidates are restored in that many
     steps only, and the kept kernel again in full; with config.prox.search_consensus, at
-    search_consensus_lambda when the other searches of its round found the same kernel."""
+    search_consensus_lambda when the other searches of its round found the same kernel; with
+    config.prox.search_refine, the kernel refit to that restoration and the photo restored
+    again (search_refine_rounds times)."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     settings = prox_config(config)
     if kernel is not None or config.prox.search == "none":
@@ -243,7 +245,9 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     searcher = search_prior(config, image_prior, priors)
     pick = _pick_steps(config)
     trial = replace(settings, steps=pick or settings.steps)  # the candidates' restorations
-    progress = _Progress(callback, trial, settings if pick else None)
+    refits = config.prox.search_refine_rounds if config.prox.search_refine is not None else 0
+    finals = int(bool(pick)) + refits  # full restorations after the candidates', known now
+    progress = _Progress(callback, trial, settings if finals else None, finals)
     runs = _search_runs(y01, config, searcher, image_prior, priors, trial, progress)
     best = _least_misfit(runs)
     first = len(runs)  # where a fallback's runs start
@@ -260,11 +264,17 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
         run[0].nfe for i, run in enumerate(runs) if i != best)
     lam = search["restore_lambda"]
     _agreed_lambda(search, runs, best, range(first, len(runs)) if best >= first else range(first), config)
+    final = replace(settings, lam=search["restore_lambda"])
     if pick or search["restore_lambda"] != lam:
         search["search_nfe"] += result.nfe  # the kept kernel's first restoration too
-        final = replace(settings, lam=search["restore_lambda"])
         result, sampler, domain = _prox_solve(y01, result.estimates["kernel"][0, 0], final, image_prior, config,
                                               progress.final(final))
+    for _ in range(refits):  # the kernel refit to the restoration, the photo restored again
+        search["search_nfe"] += result.nfe
+        found = result.estimates["kernel"][0, 0]
+        kernel = _refined(result, domain, y01, config)
+        search.setdefault("refine_mnc", []).append(float(kernel_mnc(found, kernel)))
+        result, sampler, domain = _prox_solve(y01, kernel, final, image_prior, config, progress.final(final))
     if len(runs) > 1:
         search["candidates"] = [{"lambda_decay": run[3]["kernel_search"]["lambda_decay"],
                                  "lambda_min": run[3]["kernel_search"]["large_lambda_min"],
@@ -307,6 +317,16 @@ def _agreed_lambda(search: dict, runs: list[tuple], best: int, round_: range, co
         search["restore_lambda"] = config.prox.search_consensus_lambda
 
 
+def _refined(result, domain: Domain, y01, config: RestoreConfig) -> torch.Tensor:
+    """The kernel (K, K) of a restoration `result` on `domain` refit to its image
+    (`solvers.kernel_search.refine_kernel` with config.prox.search_refine's settings)."""
+    h, w = y01.shape[-2:]
+    y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
+    return refine_kernel(result.estimates["image"], y, result.estimates["kernel"][0, 0], domain.mask(config.device),
+                         edge_fraction=config.prox.search_refine, iters=config.prox.search_refine_iters,
+                         k_thresh=kernel_search_config(config, False).k_thresh)
+
+
 def _pick_steps(config: RestoreConfig) -> int:
     """The candidates' short restorations' steps; 0: restored in full (so also when the
     full restoration is no longer than the short one)."""
@@ -337,22 +357,24 @@ def _trusted(search: dict, trust: float | None) -> bool:
 
 
 class _Progress:
-    """One progress count over the candidates' restorations (`trial`'s steps each) and, when
-    the kept kernel is restored again (`final` settings, else None; or announced by `final`
-    itself), that restoration: the callback's steps numbered on from the runs before, out of
-    the runs announced so far (a fallback adds its runs when it starts)."""
+    """One progress count over the candidates' restorations (`trial`'s steps each) and the
+    kept kernel's full restorations after them (`finals` of them announced with `final`'s
+    settings, else None; more are announced by `final` as they start): the callback's steps
+    numbered on from the runs before, out of the runs announced so far (a fallback adds its
+    runs when it starts)."""
 
-    def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None):
+    def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None, finals: int = 1):
         self.callback = callback
         self.each = len(timesteps(trial.steps, trial.t_start))
         self.final_steps = 0 if final is None else len(timesteps(final.steps, final.t_start))
-        self.runs = self.started = 0
+        self.finals = 0 if final is None else finals
+        self.runs = self.started = self.finals_started = 0
 
     def add(self, runs: int) -> None:
         self.runs += runs
 
     def _shifted(self, done: int, own: int):
-        total = self.runs * self.each + self.final_steps
+        total = self.runs * self.each + self.finals * self.final_steps
         if self.callback is None or (done == 0 and total == own):
             return self.callback  # a single run: its own numbering
 
@@ -366,10 +388,12 @@ class _Progress:
         return self._shifted((self.started - 1) * self.each, self.each)
 
     def final(self, settings: ProximalConfig):
-        """The callback of the kept kernel's restoration again with `settings` (after every
+        """The callback of the kept kernel's next full restoration with `settings` (after every
         candidate's; announced now when the constructor did not)."""
         self.final_steps = len(timesteps(settings.steps, settings.t_start))
-        return self._shifted(self.runs * self.each, self.final_steps)
+        self.finals_started += 1
+        self.finals = max(self.finals, self.finals_started)
+        return self._shifted(self.runs * self.each + (self.finals_started - 1) * self.final_steps, self.final_steps)
 
 
 def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):

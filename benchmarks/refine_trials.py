@@ -1,0 +1,97 @@
+"""Refit the found kernel to its restoration: trials on TRAINING photos.
+
+    python benchmarks/refine_trials.py --images ../shared/data/train/bsds500 --offset 234 --n 24 \
+        --variants 0.05x2,0.1x2 --jobs 2 --out /tmp/refine.pt
+    python benchmarks/refine_trials.py --report /tmp/refine.pt
+
+Each photo is restored blind by the product with the refit off (`ProxSettings.search_refine`
+None); that kernel's restoration is then refit and restored again for each variant
+`SHAREx ROUNDS` (`search_refine`, `search_refine_rounds`; `--iters` the refit's iterations),
+every round scored, so that one search serves every variant. Image i is blurred as in
+`sweep_settings.py` (motion kernel of --kernel-size, intensity 0.5, seed i, noise --noise,
+reflect borders); scores are aligned PSNR (shifts up to 16 px, 16 px borders dropped) and the
+kernel's MNC to the truth.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from blinddps import deblur
+from blinddps.metrics import kernel_mnc, psnr_upto_shift
+
+from candidate_trials import _photo
+from pick_trials import map_photos, task
+
+
+def run_item(job: tuple) -> dict:
+    index, name, x, args = job
+    y, truth, config, prior = _photo(index, x, args)
+    off = replace(config, prox=replace(config.prox, search_refine=None))
+    found = deblur(y, off, priors={"image": prior})
+    lam = found.info["restore_lambda"]
+    settings = replace(task.prox_config(config), lam=lam)
+    result, _, domain = task._prox_solve(y, found.kernel, settings, prior, config, None)
+
+    def scores(res) -> dict:
+        image = ((domain.crop(res.estimates["image"]) + 1) / 2).clamp(0, 1)
+        return {"psnr": psnr_upto_shift(image, x, max_shift=16, crop=16).item(),
+                "mnc": kernel_mnc(res.estimates["kernel"][0, 0], truth["kernel"]).item()}
+
+    out = {"image": name, "index": index, "lambda": lam, "consensus": found.info.get("search_consensus"),
+           "agreement": found.info.get("search_agreement"), "base": scores(result), "variants": {}}
+    for share, rounds in args.variants:
+        refit = replace(config, prox=replace(config.prox, search_refine=share, search_refine_iters=args.iters))
+        res, rows = result, []
+        for _ in range(rounds):
+            kernel = task._refined(res, domain, y, refit)
+            res, _, _ = task._prox_solve(y, kernel, settings, prior, config, None)
+            rows.append(scores(res))
+        out["variants"][f"{share:g}x{rounds}"] = rows
+    print(name, round(out["base"]["psnr"], 2),
+          {k: [round(r["psnr"], 2) for r in v] for k, v in out["variants"].items()}, flush=True)
+    return out
+
+
+def report(path: Path) -> None:
+    rows = torch.load(path, weights_only=False)
+    mean = lambda v: sum(v) / len(v)
+    print(f"{len(rows)} photos ({rows[0]['image']}...): refit off {mean([r['base']['psnr'] for r in rows]):.2f} dB, "
+          f"MNC {mean([r['base']['mnc'] for r in rows]):.3f}")
+    print("| variant | round | aligned PSNR | paired vs off (s.e.) | up / down | worst | MNC |")
+    print("|---|---|---|---|---|---|---|")
+    for name, first in rows[0]["variants"].items():
+        for k in range(len(first)):
+            diff = [r["variants"][name][k]["psnr"] - r["base"]["psnr"] for r in rows]
+            se = (sum((d - mean(diff)) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
+            print(f"| {name} | {k + 1} | {mean([r['variants'][name][k]['psnr'] for r in rows]):.2f} | "
+                  f"{mean(diff):+.2f} ({se:.2f}) | {sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | "
+                  f"{min(diff):+.2f} | {mean([r['variants'][name][k]['mnc'] for r in rows]):.3f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=Path)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--kernel-size", type=int, default=64)
+    p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--variants", default="0.05x2,0.1x2", help="SHARExROUNDS, comma-separated")
+    p.add_argument("--iters", type=int, default=50)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--report", type=Path, help="instead: score a saved run")
+    args = p.parse_args()
+    if args.report:
+        return report(args.report)
+    args.variants = [(float(s), int(r)) for s, r in (v.split("x") for v in args.variants.split(",") if v)]
+    map_photos(run_item, args)
+    report(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -670,6 +670,13 @@ def test_the_kept_kernel_is_refit_to_its_restoration_and_the_photo_restored_agai
     assert len(twice.info["refine_mnc"]) == 2
     assert twice.info["nfe_per_image"] == off.info["nfe_per_image"] + 2 * again.info["nfe_per_image"]
     torch.testing.assert_close(twice.image, known(twice.kernel, lam).image, atol=1e-6, rtol=0)
+    # with the consensus' restoration again before it (not known in advance: full candidates),
+    # the count grows by that one run when it starts, and the refit's run is in it
+    steps.clear()
+    both = run(callback=lambda info: steps.append((info.step, info.num_steps)), search_decays=(1.1, 1.0),
+               search_consensus=0.0, search_refine=0.1, search_refine_iters=20)
+    assert len(both.info["refine_mnc"]) == 1 and both.info["restore_lambda"] == ProxSettings.search_consensus_lambda
+    assert steps == [(i, 9) for i in range(6)] + [(i, 12) for i in range(6, 12)]
     for bad in ({"search_refine": 0.0}, {"search_refine": 1.5}, {"search_refine_iters": 0},
                 {"search_refine_rounds": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):

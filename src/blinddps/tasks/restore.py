@@ -268,7 +268,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     if pick or search["restore_lambda"] != lam:
         search["search_nfe"] += result.nfe  # the kept kernel's first restoration too
         result, sampler, domain = _prox_solve(y01, result.estimates["kernel"][0, 0], final, image_prior, config,
-                                              progress.final(final))
+                                              progress.final(final, announced=bool(pick)))
     for _ in range(refits):  # the kernel refit to the restoration, the photo restored again
         search["search_nfe"] += result.nfe
         found = result.estimates["kernel"][0, 0]
@@ -358,10 +358,10 @@ def _trusted(search: dict, trust: float | None) -> bool:
 
 class _Progress:
     """One progress count over the candidates' restorations (`trial`'s steps each) and the
-    kept kernel's full restorations after them (`finals` of them announced with `final`'s
-    settings, else None; more are announced by `final` as they start): the callback's steps
-    numbered on from the runs before, out of the runs announced so far (a fallback adds its
-    runs when it starts)."""
+    kept kernel's full restorations after them (`finals` of them counted from the start with
+    `final`'s settings, else None; one not counted there is announced by `final` as it
+    starts): the callback's steps numbered on from the runs before, out of the runs announced
+    so far (a fallback adds its runs when it starts)."""
 
     def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None, finals: int = 1):
         self.callback = callback
@@ -387,12 +387,12 @@ class _Progress:
         self.started += 1
         return self._shifted((self.started - 1) * self.each, self.each)
 
-    def final(self, settings: ProximalConfig):
+    def final(self, settings: ProximalConfig, announced: bool = True):
         """The callback of the kept kernel's next full restoration with `settings` (after every
-        candidate's; announced now when the constructor did not)."""
+        candidate's; `announced` False: the constructor did not count it, so it is now)."""
         self.final_steps = len(timesteps(settings.steps, settings.t_start))
+        self.finals += not announced
         self.finals_started += 1
-        self.finals = max(self.finals, self.finals_started)
         return self._shifted(self.runs * self.each + (self.finals_started - 1) * self.final_steps, self.final_steps)
 
 

@@ -48,10 +48,12 @@ def extent(kernel: torch.Tensor, rel: float = 0.05) -> int:
 
 
 def _photo(index: int, x: torch.Tensor, args) -> tuple:
-    """Photo `index` blurred as the trials blur it, with the truth, the product's settings
-    at --kernel-size and the restoring image prior (one thread: the jobs run side by side)."""
+    """Photo `index` blurred as the trials blur it (args.blur, default motion), with the truth,
+    the product's settings at --kernel-size and the restoring image prior (one thread: the
+    jobs run side by side)."""
     torch.set_num_threads(1)
-    y, truth = simulate(x, blur="motion", kernel_size=args.kernel_size, intensity=0.5, noise=args.noise, seed=index)
+    y, truth = simulate(x, blur=getattr(args, "blur", "motion"), kernel_size=args.kernel_size, intensity=0.5,
+                        noise=args.noise, seed=index)
     config = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
     return y, truth, config, task.load_task_prior("image", config.image_prior, "cpu", "")
 

@@ -9,8 +9,8 @@ None); that kernel's restoration is then refit and restored again for each varia
 `SHAREx ROUNDS` (`search_refine`, `search_refine_rounds`; `--iters` the refit's iterations),
 every round scored, so that one search serves every variant. Image i is blurred as in
 `sweep_settings.py` (motion kernel of --kernel-size, intensity 0.5, seed i, noise --noise,
-reflect borders); scores are aligned PSNR (shifts up to 16 px, 16 px borders dropped) and the
-kernel's MNC to the truth.
+reflect borders; --blur turbulence: a tilt field, then a Gaussian blur); scores are aligned
+PSNR (shifts up to 16 px, 16 px borders dropped), plain PSNR, and the kernel's MNC to the truth.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from blinddps import deblur
-from blinddps.metrics import kernel_mnc, psnr_upto_shift
+from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 
 from candidate_trials import _photo
 from pick_trials import map_photos, task
@@ -38,7 +38,7 @@ def run_item(job: tuple) -> dict:
 
     def scores(res) -> dict:
         image = ((domain.crop(res.estimates["image"]) + 1) / 2).clamp(0, 1)
-        return {"psnr": psnr_upto_shift(image, x, max_shift=16, crop=16).item(),
+        return {"psnr": psnr_upto_shift(image, x, max_shift=16, crop=16).item(), "plain": psnr(image, x).item(),
                 "mnc": kernel_mnc(res.estimates["kernel"][0, 0], truth["kernel"]).item()}
 
     out = {"image": name, "index": index, "lambda": lam, "consensus": found.info.get("search_consensus"),
@@ -67,6 +67,10 @@ def report(path: Path) -> None:
         for k in range(len(first)):
             diff = [r["variants"][name][k]["psnr"] - r["base"]["psnr"] for r in rows]
             se = (sum((d - mean(diff)) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
+            plain = [r["variants"][name][k]["plain"] - r["base"]["plain"] for r in rows if "plain" in r["base"]]
+            if plain:
+                print(f"  ({name}, round {k + 1}: plain PSNR {mean(plain):+.2f} dB paired, "
+                      f"{sum(d > 0.01 for d in plain)} up / {sum(d < -0.01 for d in plain)} down)")
             print(f"| {name} | {k + 1} | {mean([r['variants'][name][k]['psnr'] for r in rows]):.2f} | "
                   f"{mean(diff):+.2f} ({se:.2f}) | {sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | "
                   f"{min(diff):+.2f} | {mean([r['variants'][name][k]['mnc'] for r in rows]):.3f} |")
@@ -80,6 +84,8 @@ def main() -> None:
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--kernel-size", type=int, default=64)
     p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--blur", choices=["motion", "turbulence"], default="motion",
+                   help="turbulence: a tilt field, then a Gaussian blur of std 3 (`blinddps.simulate`)")
     p.add_argument("--variants", default="0.05x2,0.1x2", help="SHARExROUNDS, comma-separated")
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--jobs", type=int, default=1)

@@ -18,7 +18,6 @@ intensity 0.5, seed i, noise --noise, reflect borders).
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import time
 from dataclasses import replace
@@ -30,7 +29,7 @@ from blinddps import RestoreConfig, simulate
 from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.metrics import kernel_mnc, psnr_upto_shift
 
-from pick_trials import map_photos, restored, task
+from pick_trials import map_photos, paired_cells, photo_parser, restored, task
 from sweep_settings import load_crops
 
 
@@ -181,9 +180,7 @@ def report(path: Path) -> None:
     for name in table[0]:
         picks = [t[name] for t in table]
         diff = [p["psnr"] - b for p, b in zip(picks, base)]
-        se = (sum((d - mean(diff)) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
-        print(f"| {name} | {mean([p['psnr'] for p in picks]):.2f} | {mean(diff):+.2f} ({se:.2f}) | "
-              f"{sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | {min(diff):+.2f} | "
+        print(f"| {name} | {mean([p['psnr'] for p in picks]):.2f} | {paired_cells(diff)} | "
               f"{mean([p['mnc'] for p in picks]):.3f} | |")
     falls = sum(shipped(r, groups["1e-3"](r["candidates"]), [])["agreement"] < 0.6 for r in rows)
     print(f"photos that fall back: {falls}; times: search "
@@ -231,10 +228,8 @@ def report_lambdas(path: Path) -> None:
             for low in [lam for lam in lambdas if lam < 12]:
                 conf = lambda r: min(r["agreement"], r["consensus"]) if key == "both" else r[key]
                 diff = [(r["psnr"][low] if conf(r) >= tau else r["psnr"][12.0]) - r["psnr"][12.0] for r in rows]
-                se = (sum((d - mean(diff)) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
                 print(f"| {key} | {tau} | {low:g} | {mean([r['psnr'][12.0] for r in rows]) + mean(diff):.2f} | "
-                      f"{mean(diff):+.2f} ({se:.2f}) | {sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | "
-                      f"{min(diff):+.2f} |")
+                      f"{paired_cells(diff)} |")
     high = [lam for lam in lambdas if lam > 12]
     if high:
         print("\n| agreement under | lambda_high | aligned PSNR | paired vs 12 (s.e.) | up / down | worst |")
@@ -242,9 +237,8 @@ def report_lambdas(path: Path) -> None:
         for tau in (0.4, 0.5, 0.6, 0.7):
             for hi in high:
                 diff = [(r["psnr"][hi] if r["agreement"] < tau else r["psnr"][12.0]) - r["psnr"][12.0] for r in rows]
-                se = (sum((d - mean(diff)) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
-                print(f"| {tau} | {hi:g} | {mean([r['psnr'][12.0] for r in rows]) + mean(diff):.2f} | {mean(diff):+.2f} "
-                      f"({se:.2f}) | {sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | {min(diff):+.2f} |")
+                print(f"| {tau} | {hi:g} | {mean([r['psnr'][12.0] for r in rows]) + mean(diff):.2f} | "
+                      f"{paired_cells(diff)} |")
     corr = lambda a, b: torch.corrcoef(torch.tensor([a, b]))[0, 1].item()
     print(f"correlation with the kept kernel's MNC: agreement {corr([r['agreement'] for r in rows], [r['mnc'] for r in rows]):.2f}, "
           f"consensus {corr([r['consensus'] for r in rows], [r['mnc'] for r in rows]):.2f}")
@@ -255,19 +249,10 @@ def _groups() -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=Path)
-    p.add_argument("--n", type=int, default=8)
-    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--kernel-size", type=int, default=64)
-    p.add_argument("--noise", type=float, default=0.01)
+    p = photo_parser(__doc__)
     p.add_argument("--cheap", type=int, default=4, help="steps of the short restorations")
     p.add_argument("--searches", default="1.1@1e-3,1.032@1e-3,1.05@1e-3,1.1@1e-4,1.032@1e-4,1.05@1e-4",
                    help="decay@floor of each search")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--out", type=Path)
-    p.add_argument("--report", type=Path, help="instead: score a saved run")
     p.add_argument("--relambda", type=Path, help="instead: restore a saved run's shipped picks at --lambdas")
     p.add_argument("--lambdas", default="1.5,3,6")
     p.add_argument("--report-lambdas", type=Path, help="instead: score a saved --relambda run")

@@ -93,24 +93,39 @@ def report(path: Path) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=Path)
-    p.add_argument("--n", type=int, default=8)
-    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--kernel-size", type=int, default=64)
-    p.add_argument("--noise", type=float, default=0.01)
+    p = photo_parser(__doc__)
     p.add_argument("--cheap", default="4,8", help="step counts of the short restorations")
     p.add_argument("--samples", type=int, default=2, help="posterior samples of the full restoration")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--out", type=Path)
-    p.add_argument("--report", type=Path, help="instead: score a saved run")
     args = p.parse_args()
     if args.report:
         return report(args.report)
     args.cheap = [int(s) for s in args.cheap.split(",") if s]
     map_photos(run_item, args)
     report(args.out)
+
+
+def photo_parser(doc: str) -> argparse.ArgumentParser:
+    """The trial scripts' common options: which training photos (--images, --n, --offset,
+    --crop), how they are blurred (--kernel-size, --noise), --jobs, --out and --report."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=Path)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--kernel-size", type=int, default=64)
+    p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--report", type=Path, help="instead: score a saved run")
+    return p
+
+
+def paired_cells(diff: list[float]) -> str:
+    """Table cells of paired differences (dB): mean (standard error) | up / down | worst."""
+    mean = sum(diff) / len(diff)
+    se = (sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
+    return (f"{mean:+.2f} ({se:.2f}) | {sum(d > 0.01 for d in diff)} / {sum(d < -0.01 for d in diff)} | "
+            f"{min(diff):+.2f}")
 
 
 def map_photos(run, args) -> None:

@@ -320,8 +320,7 @@ def _agreed_lambda(search: dict, runs: list[tuple], best: int, round_: range, co
 def _refined(result, domain: Domain, y01, config: RestoreConfig) -> torch.Tensor:
     """The kernel (K, K) of a restoration `result` on `domain` refit to its image
     (`solvers.kernel_search.refine_kernel` with config.prox.search_refine's settings)."""
-    h, w = y01.shape[-2:]
-    y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
+    y = _on_grid(y01, domain, config)
     return refine_kernel(result.estimates["image"], y, result.estimates["kernel"][0, 0], domain.mask(config.device),
                          edge_fraction=config.prox.search_refine, iters=config.prox.search_refine_iters,
                          k_thresh=kernel_search_config(config, False).k_thresh)
@@ -400,15 +399,22 @@ def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPri
     """One run of the proximal sampler: config.samples restorations of y01 (1, C, H, W) in
     [0, 1] with this kernel (K, K) (None: blind from the delta kernel)."""
     size = kernel.shape[-1] if kernel is not None else config.kernel_size
-    h, w = y01.shape[-2:]
-    domain = Domain.for_measurement((h, w), size, config.prox.border, image_prior.network.config.spatial_multiple)
-    y = domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
+    domain = Domain.for_measurement(y01.shape[-2:], size, config.prox.border,
+                                    image_prior.network.config.spatial_multiple)
+    y = _on_grid(y01, domain, config)
     sampler = ProximalSampler(image_prior, domain, settings)
     n = config.samples
     known = {} if kernel is None else {"kernel": kernel.to(config.device)[None, None]}
     result = sampler.solve(y.expand(n, *y.shape[1:]), known=known, kernel_size=size,
                            generator=sample_generators(config), callback=callback)
     return result, sampler, domain
+
+
+def _on_grid(y01, domain: Domain, config: RestoreConfig) -> torch.Tensor:
+    """The photo (1, C, H, W) in [0, 1] as the proximal sampler sees it: three channels in
+    [-1, 1] (the network's range) on the domain's grid, zeros outside the observed window."""
+    h, w = y01.shape[-2:]
+    return domain.embed(y01.expand(1, 3, h, w).to(config.device) * 2 - 1)
 
 
 def _package_prox(result, sampler, domain, y01, channels, scale, config: RestoreConfig, start, nfe: int,

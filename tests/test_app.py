@@ -34,7 +34,7 @@ from blinddps.cli.main import cli
 from blinddps.cli.restore import load_priors, output_paths
 from blinddps.io import read_image
 from blinddps.tasks import RestoreConfig
-from blinddps.tasks.config import ProxSettings
+from blinddps.tasks.config import REFINE_AUTO, ProxSettings
 
 H, W = 40, 48
 JOB_TIMEOUT = 180  # seconds; a tiny job takes about one on a busy 2-core machine
@@ -112,7 +112,7 @@ def test_blind_job_streams_steps_and_previews_and_writes_the_cli_files(runner, f
     assert info["restore_lambda"] == (ProxSettings.search_consensus_lambda if again else ProxSettings.search_lambda)
     # one restoration per kernel search, one more when the searches agree, and one per refit
     # round of the kernel (announced from the start), numbered on
-    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    refits = 0 if REFINE_AUTO[False] is None else ProxSettings.search_refine_rounds  # deblurring's refit
     assert len(info.get("refine_mnc", [])) == refits
     announced = 3 * len(ProxSettings.search_decays) + 3 * refits
     total = announced + 3 * again
@@ -149,6 +149,10 @@ def test_turbulence_by_the_default_sampler_shows_no_tilt(runner, files):
     assert job.method == "prox"
     out = _drain(runner.run(job))[-1].output
     assert out.tilt is None and not any("tilt" in p.name for p in out.files)
+    # the turbulence task's own choices are what the job ran and recorded: no kernel refit
+    assert "refine_mnc" not in out.result.info
+    record = json.loads(next(p for p in out.files if p.name.endswith("_config.json")).read_text())
+    assert record["command"] == "turbulence" and record["config"]["prox"]["search_refine"] is None
 
 
 def test_turbulence_by_dps_with_samples_adds_tilt_and_std(runner, files):
@@ -378,7 +382,7 @@ def test_server_runs_a_short_job(server, files):
     status, pair, kernel, tilt, std, downloads = job.result(timeout=JOB_TIMEOUT)
     # 3 per kernel search and per refit round, and 3 more when the searches agree (counted
     # exactly in the test above)
-    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    refits = 0 if REFINE_AUTO[False] is None else ProxSettings.search_refine_rounds  # deblurring's refit
     announced = 3 * (len(ProxSettings.search_decays) + refits)
     total = next(t for t in (announced, announced + 3) if f"Done: {t} steps" in status)
     assert any(f" of {total} ·" in out[0] for out in job.outputs()), "progress streamed before the end"

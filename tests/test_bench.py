@@ -14,7 +14,7 @@ from PIL import Image
 from blinddps.bench import BenchConfig, list_cases, load_measurement, run_benchmark, shard
 from blinddps.bench.cache import ResultCache
 from blinddps.physics import Blur, pad_kernel_to
-from blinddps.tasks.config import ProxSettings
+from blinddps.tasks.config import REFINE_AUTO, ProxSettings
 from toy_priors import count_adm_calls
 
 METHODS = ("blinddps", "blurry", "dps-oracle", "pan-l0")
@@ -461,6 +461,14 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
                                         "prox_search_refine_rounds=2"))
     assert refit.method_settings("prox")["search"]["refine"] == [0.2, 30, 2]
     assert "refine" not in plain.replace(prox_options=("prox_search_refine=none",)).method_settings("prox")["search"]
+    # auto: the task's choice (REFINE_AUTO) in the key, so turbulence keeps its keys from before the refit
+    assert plain.method_settings("prox")["search"]["refine"] == [REFINE_AUTO[False], ProxSettings.search_refine_iters,
+                                                                 ProxSettings.search_refine_rounds]
+    turbulence = plain.replace(task="turbulence")
+    assert "refine" not in turbulence.method_settings("prox")["search"]
+    assert "refine" in turbulence.replace(prox_options=("prox_search_refine=0.1",)).method_settings("prox")["search"]
+    assert parse_prox_option("prox_search_refine=auto") == ("prox_search_refine", "auto")
+    assert parse_prox_option("prox_search_refine=0.2") == ("prox_search_refine", 0.2)
     # ranking the candidates by short restorations: a new key; off (0) leaves the key as it was
     assert plain.method_settings("prox")["search"].get("pick_steps", 0) == ProxSettings.search_pick_steps
     off = plain.replace(prox_options=("prox_search_pick_steps=0",))

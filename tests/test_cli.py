@@ -25,7 +25,7 @@ from PIL import Image
 
 from blinddps import RestoreConfig
 from blinddps.cli.main import cli
-from blinddps.tasks.config import ProxSettings
+from blinddps.tasks.config import REFINE_AUTO, ProxSettings
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 ENV.pop("BLINDDPS_DEBUG", None)
@@ -218,6 +218,8 @@ def test_turbulence_by_the_default_sampler_writes_no_tilt_and_says_why(runs):
     assert not (out / "rgb_tilt.npy").exists() and not (out / "rgb_tilt.png").exists()
     record = json.loads((out / "rgb_config.json").read_text())
     assert record["info"]["method"] == "prox" and record["info"]["tilt"].startswith("not estimated")
+    # --prox-search-refine auto: off for turbulence, as recorded, and no refit ran
+    assert record["config"]["prox"]["search_refine"] is None and "refine_mnc" not in record["info"]
 
 
 def test_unknown_prior_is_a_usage_error(runs):
@@ -365,6 +367,21 @@ def test_reported_nfe_is_the_counted_network_calls(tmp_path, photo, tiny_priors,
     assert info["nfe_per_image"] == len(network_calls)
 
 
+@pytest.mark.parametrize("command, refine, refits", [("deblur", "auto", 1), ("turbulence", "auto", 0),
+                                                     ("turbulence", "0.1", 1), ("deblur", "AUTO", 1)])
+def test_the_refit_option_auto_is_the_tasks_choice_and_a_share_overrides_it(tmp_path, photo, tiny_priors, command,
+                                                                          refine, refits):
+    """--prox-search-refine auto (the default; any case): deblur refits its kernel, turbulence
+    does not; a share given turns it on for turbulence too; the saved config says which."""
+    result = _invoke(command, photo, "-o", tmp_path / "out", "--kernel-size", 8, "--prox-steps", 2, "-q",
+                     "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY,
+                     "--prox-search-decays", "1.1", "--prox-search-refine", refine)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "photo_config.json").read_text())
+    assert len(record["info"].get("refine_mnc", [])) == refits
+    assert record["config"]["prox"]["search_refine"] == (REFINE_AUTO[False] if refits else None)
+
+
 @pytest.mark.parametrize("refine", ["none", "0.1"])
 def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp_path, photo, tiny_priors,
                                                                              network_calls, refine):
@@ -399,11 +416,12 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
                                            ("--prox-search-consensus", "high"),
                                            ("--prox-search-consensus-lambda", "0"), ("--prox-search-refine", "0"),
                                            ("--prox-search-refine", "1.5"), ("--prox-search-refine", "edges"),
+                                           ("--prox-search-refine", "automatic"),
                                            ("--prox-search-refine-iters", "0"), ("--prox-search-refine-rounds", "0")])
 def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
     """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1];
     --prox-search-pick-steps: a whole number >= 0; --prox-search-consensus: in [0, 1] or
-    'none'; --prox-search-consensus-lambda: positive; --prox-search-refine: in (0, 1] or 'none';
+    'none'; --prox-search-consensus-lambda: positive; --prox-search-refine: in (0, 1], 'none' or 'auto';
     --prox-search-refine-iters, --prox-search-refine-rounds: at least 1; else exit 2 before any work."""
     result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
     assert result.exit_code == 2 and option in result.output

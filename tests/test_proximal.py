@@ -34,7 +34,7 @@ from blinddps.priors import DiffusionPrior, ImageTransform, KernelTransform
 from blinddps.priors.bundle import load_prior
 from blinddps.solvers.proximal import ProximalConfig, ProximalSampler, timesteps
 from blinddps.tasks import RestoreConfig, check_kernel, deblur, restore
-from blinddps.tasks.config import ProxSettings
+from blinddps.tasks.config import REFINE_AUTO, ProxSettings
 from toy_kernels import l_shaped_kernel
 from toy_priors import CallRecorder, TinyConvNet, count_adm_calls, gaussian_prior, make_prior
 
@@ -355,11 +355,47 @@ def test_turbulence_by_the_proximal_sampler_is_blind_deblurring_without_a_tilt(n
     k[3, 1:6], k[2, 4:6] = 1.0, 0.5
     k /= k.sum()
     _, photo = camera_photo(k, size=48, noise=0.0)
-    config = RestoreConfig(kernel_size=7, prox=ProxSettings(steps=3), seed=2)
+    config = RestoreConfig(kernel_size=7, prox=ProxSettings(steps=3, search_refine=None), seed=2)
     turb = restore(photo, config, turbulence=True, priors={"image": natural})
     blur = deblur(photo, config, priors={"image": natural})
     assert turb.tilt is None and turb.info["tilt"].startswith("not estimated") and "tilt" not in blur.info
     assert turb.info["method"] == "prox"
+    torch.testing.assert_close(turb.kernel, blur.kernel, atol=0, rtol=0)
+    torch.testing.assert_close(turb.image, blur.image, atol=0, rtol=0)
+
+
+def test_the_kernel_refit_is_chosen_by_the_task_unless_set():
+    """search_refine "auto" (the default): REFINE_AUTO's share for deblurring, off for
+    turbulence (where it lost on training photos and on the benchmark); a value set by the
+    user stands for both tasks; a word other than auto is refused."""
+    assert ProxSettings().search_refine == "auto"
+    assert REFINE_AUTO[False] is not None and REFINE_AUTO[True] is None
+    assert RestoreConfig().resolved().prox.search_refine == REFINE_AUTO[False]
+    assert RestoreConfig().resolved(turbulence=True).prox.search_refine is None
+    for share in (None, 0.2):
+        config = RestoreConfig(prox=ProxSettings(search_refine=share))
+        assert config.resolved().prox.search_refine == config.resolved(True).prox.search_refine == share
+    assert RestoreConfig.from_options(prox_search_refine="auto").resolved(True).prox.search_refine is None
+    with pytest.raises(ValueError, match="search_refine must be 'auto', None or in"):
+        ProxSettings(search_refine="edges")
+
+
+def test_turbulence_refits_the_kernel_only_when_asked(natural):
+    """The default turbulence run is the deblurring run with the refit off; asked for (a share
+    set), turbulence refits as deblurring does by default: same kernel, image and refit."""
+    k = torch.zeros(7, 7)
+    k[3, 1:6], k[2, 4:6] = 1.0, 0.5
+    k /= k.sum()
+    _, photo = camera_photo(k, size=48, noise=0.0)
+    auto = RestoreConfig(kernel_size=7, prox=ProxSettings(steps=3), seed=2)
+    off = auto.replace(prox_search_refine=None)
+    turb = restore(photo, auto, turbulence=True, priors={"image": natural})
+    assert "refine_mnc" not in turb.info
+    torch.testing.assert_close(turb.image, deblur(photo, off, priors={"image": natural}).image, atol=0, rtol=0)
+    asked = auto.replace(prox_search_refine=REFINE_AUTO[False])
+    turb = restore(photo, asked, turbulence=True, priors={"image": natural})
+    blur = deblur(photo, auto, priors={"image": natural})
+    assert len(turb.info["refine_mnc"]) == len(blur.info["refine_mnc"]) == 1
     torch.testing.assert_close(turb.kernel, blur.kernel, atol=0, rtol=0)
     torch.testing.assert_close(turb.image, blur.image, atol=0, rtol=0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from blinddps.tasks.config import ProxSettings
+from blinddps.tasks.config import REFINE_AUTO, ProxSettings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -57,7 +57,7 @@ def test_readme_examples_run_and_keep_their_promises(network_calls):
     kept_first = min(first, key=lambda c: c["misfit"])
     assert (runs > len(first)) == (kept_first["search_agreement"] < ProxSettings.search_fallback)
     again = 2 * (result.info.get("search_consensus", 0.0) >= ProxSettings.search_consensus)
-    refits = 0 if ProxSettings.search_refine is None else ProxSettings.search_refine_rounds
+    refits = 0 if REFINE_AUTO[False] is None else ProxSettings.search_refine_rounds  # deblurring's refit
     assert len(result.info.get("refine_mnc", [])) == refits
     again += 2 * refits
     assert sorted(network_calls) == [(3, 1)] * (3 * runs + 2 + again)

@@ -399,7 +399,7 @@ def _notes(job: Job, result: RestoreResult) -> list[str]:
 
 def _record(job: Job, result: RestoreResult, notes: list[str]) -> dict:
     """The <stem>_config.json of the CLI, for a job of the app."""
-    config = {**job.config.resolved().to_dict(), "kernel_size": result.info["kernel_size"],
+    config = {**job.config.resolved(job.turbulence).to_dict(), "kernel_size": result.info["kernel_size"],
               "method": result.info["method"]}
     loaded = job.loaded
     return {"command": "turbulence" if job.turbulence else "deblur", "source": "blinddps app", "input": job.name,

@@ -64,7 +64,12 @@ def parse_prox_option(text: str) -> tuple[str, object]:
             return name, parse_decays(value)
         except ValueError as exc:
             raise ValueError(f"--prox {text!r}: {name}: {exc}") from None
-    optional = "None" in str(_PROX_TYPES[PROX_OPTIONS[name]])  # e.g. search_trust: float | None
+    types = str(_PROX_TYPES[PROX_OPTIONS[name]])
+    optional = "None" in types  # e.g. search_trust: float | None
+    if default == "auto":  # e.g. search_refine: float | str | None, "auto" chosen by the task
+        if value.lower() == "auto":
+            return name, "auto"
+        default = None
     kind = float if default is None else type(default)
     if optional and value.lower() == "none":
         return name, None
@@ -196,7 +201,7 @@ class BenchConfig:
         if blind_turbulence:
             priors["tilt_prior"] = self.tilt_prior
         if method in PROX_METHODS:
-            rc = self.restore_config()
+            rc = self.restore_config().resolved(self.task == "turbulence")  # e.g. the refit by task
             options = rc.options()  # the keys are the command line's option names
             out = {"image_prior": prior_fingerprint(self.image_prior), "solver": {k: options[k] for k in PROX_SETTINGS},
                    "sampler": "prox-v1"}

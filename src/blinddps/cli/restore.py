@@ -29,7 +29,7 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
-from ..tasks.config import KERNEL_SEARCHES, ProxSettings, parse_decays
+from ..tasks.config import KERNEL_SEARCHES, REFINE_AUTO, ProxSettings, parse_decays
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
@@ -352,10 +352,11 @@ def restore_options(func):
         click.option("--prox-search-consensus-lambda", type=click.FloatRange(min=0, min_open=True),
                      default=ProxSettings.search_consensus_lambda, show_default=True,
                      help="Lambda of the restoration with a kernel the searches agree on."),
-        click.option("--prox-search-refine", callback=_fraction_or_none(open_low=True), show_default=True,
-                     default="none" if ProxSettings.search_refine is None else f"{ProxSettings.search_refine:g}",
+        click.option("--prox-search-refine", callback=_fraction_or_none(open_low=True, auto=True), show_default=True,
+                     default="auto",
                      help="Refit the found kernel to its restoration on this share of the strongest gradients, "
-                          "then restore again ('none': keep the found kernel)."),
+                          "then restore again ('none': keep the found kernel; 'auto': "
+                          f"{REFINE_AUTO[False]:g} for deblur, none for turbulence, where it lost)."),
         click.option("--prox-search-refine-iters", type=click.IntRange(1, 10000),
                      default=ProxSettings.search_refine_iters, show_default=True,
                      help="Iterations of each refit (from the found kernel; many drift)."),
@@ -390,19 +391,24 @@ def restore_options(func):
     return func
 
 
-def _fraction_or_none(open_low: bool = False):
-    """A click callback: 'none' -> None; else a number in [0, 1] ((0, 1] when open_low)."""
+def _fraction_or_none(open_low: bool = False, auto: bool = False):
+    """A click callback: 'none' -> None; 'auto' -> 'auto' (when allowed: the task decides);
+    else a number in [0, 1] ((0, 1] when open_low)."""
     span = "(0, 1]" if open_low else "[0, 1]"
+    words = "'none' or 'auto'" if auto else "'none'"
 
-    def parse(ctx, param, value: str) -> float | None:
-        if value is None or str(value).strip().lower() == "none":
+    def parse(ctx, param, value: str) -> float | str | None:
+        word = None if value is None else str(value).strip().lower()
+        if word is None or word == "none":
             return None
+        if auto and word == "auto":
+            return "auto"
         try:
             number = float(value)
         except ValueError:
             number = float("nan")  # fails both bounds below
         if not ((0 < number) if open_low else (0 <= number)) or not number <= 1:
-            raise click.BadParameter(f"expected a number in {span} or 'none', got {value!r}")
+            raise click.BadParameter(f"expected a number in {span} or {words}, got {value!r}")
         return number
     return parse
 
@@ -417,8 +423,9 @@ def _decays(ctx, param, value: str) -> tuple[float, ...]:
 
 
 def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt_prior: str = "tilt",
-                zeta_tilt: float = 1.0, **options) -> RestoreConfig:
-    """The RestoreConfig of the command-line options, device resolved (and the thread count set)."""
+                zeta_tilt: float = 1.0, turbulence: bool = False, **options) -> RestoreConfig:
+    """The RestoreConfig of the command-line options for deblurring or turbulence, device
+    and the task's automatic values resolved (and the thread count set)."""
     apply_threads(threads)
     dev = resolve_device(device)
     if autocast and not native_bf16(dev):
@@ -426,7 +433,7 @@ def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt
         if not quiet:
             say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
     return RestoreConfig.from_options(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
-                                      **options).resolved()
+                                      **options).resolved(turbulence)
 
 
 def read_kernel_file(path: str) -> torch.Tensor:
@@ -501,5 +508,5 @@ def turbulence_command(images, outdir, quiet, **options):
       blinddps turbulence hot-road.png -o out
       blinddps turbulence frames/ -o out --steps 200 --tilt-prior my-tilt.safetensors
     """
-    config = make_config(quiet=quiet, **options)
+    config = make_config(quiet=quiet, turbulence=True, **options)
     sys.exit(run_batch(images, outdir, config, turbulence=True, quiet=quiet))

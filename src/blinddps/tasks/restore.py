@@ -146,7 +146,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     is config.method ("auto": the proximal sampler).  Turbulence with the proximal sampler is
     blind deblurring of the displaced photo: the result's tilt is None and info["tilt"] says why."""
     start = time.perf_counter()
-    config = config.resolved()
+    config = config.resolved(turbulence)
     y01 = _as_batch(image)
     channels = y01.shape[1]
     y01, scale = _bound_resolution(y01, config.max_size)

@@ -309,6 +309,23 @@ def test_turbulence_end_to_end(image_dir, tiny_priors, tmp_path, network_calls):
     assert "tilt_prior" not in config.method_settings("dps-oracle")
 
 
+@pytest.mark.parametrize("task, options", [("motion", ()), ("turbulence", ()),
+                                           ("turbulence", ("prox_search_refine=0.1",))])
+def test_the_prox_row_runs_what_its_cache_key_says(image_dir, tiny_priors, tmp_path, task, options):
+    """The prox row deblurs turbulence photos too (blind deblurring of the displaced photo),
+    but with turbulence's own defaults: the kernel refit runs exactly when the key has it."""
+    from blinddps.bench.methods import load_priors, run_method
+
+    torch.set_num_threads(1)
+    config = tiny_config(image_dir, tmp_path, tiny_priors, task=task, methods=("prox",), limit=1,
+                         prox_options=("prox_steps=2", "prox_search_decays=1.1", *options))
+    m = load_measurement(list_cases(config)[0], config)
+    out = run_method("prox", m, config, load_priors(config))
+    keyed = "refine" in config.method_settings("prox")["search"]
+    assert keyed == (task == "motion" or bool(options))
+    assert ("refine_mnc" in out.info) == keyed
+
+
 def test_turbulence_measurement_is_reproducible(image_dir, tiny_priors, tmp_path):
     config = tiny_config(image_dir, tmp_path, tiny_priors, task="turbulence")
     cases = list_cases(config)

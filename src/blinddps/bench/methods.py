@@ -133,8 +133,10 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         known = pad_kernel_to(m.kernel, max(m.kernel.shape[-1], m.blind_kernel_size)) if method == "prox-oracle" else None
         # the kernel search is Pan-L0's loop: it gets Pan-L0's size (the same information as that row)
         search = known is None and config.restore_config().prox.search != "none"
+        # resolved for the task: turbulence is deblurred here, with turbulence's own defaults
         rc = config.restore_config(method="prox", seed=seed,
-                                   kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size)
+                                   kernel_size=pan_l0_size(m, config) if search else m.blind_kernel_size
+                                   ).resolved(config.task == "turbulence")
         r = deblur(m.y, rc, priors={k: priors[k] for k in ("image", "search") if k in priors}, kernel=known)
         # with a search: how well its views agreed, which lambda restored, the candidates' misfits
         found = {k: r.info[k] for k in ("search_agreement", "search_consensus", "restore_lambda", "candidates",

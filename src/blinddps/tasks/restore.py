@@ -542,5 +542,8 @@ def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwarg
 
 
 def restore_turbulence(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:
-    """Imaging through turbulence: image, blur kernel and tilt field estimated jointly."""
+    """Imaging through turbulence: the photo and its blur kernel (the proximal sampler, the
+    default: the displacement left in place, no tilt, and the kernel not refit unless
+    config.prox.search_refine is set), or with method "dps" image, kernel and tilt field
+    estimated jointly (BlindDPS)."""
     return restore(image, config, turbulence=True, **kwargs)

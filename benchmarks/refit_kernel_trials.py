@@ -1,0 +1,103 @@
+"""How the refit's settings change the KERNEL (its Levin error ratio): trials on TRAINING photos.
+
+    python benchmarks/refit_kernel_trials.py --images ../shared/data/train/bsds500 --offset 274 --n 24 \
+        --kernel-size 32 --noise 0 --fits 0.1:50,0.2:50,1:50 --jobs 2 --out /tmp/refit.pt
+    python benchmarks/refit_kernel_trials.py --report /tmp/refit.pt
+
+The Levin benchmark scores a blind kernel by its error ratio: the photo deconvolved with it
+and with the true kernel by the same non-blind method (hyper-Laplacian), their errors
+compared. That needs the kernel only, so one restoration per photo serves any number of
+refits: each photo is restored blind by the product with the refit off, and its kernel is
+refit to that restoration with every `SHARE:ITERS[:THRESH]` of --fits
+(`solvers.kernel_search.refine_kernel`; THRESH Pan's final threshold max / THRESH, default the
+search's); every kernel (the found one too) is scored by its error ratio at 1/4 px and 1 px
+(the bench's padded deconvolution) and its MNC to the truth, and saved. No restoration with
+the refit kernels is made: `refine_trials.py` scores those. Photos are blurred as in
+`refine_trials.py` (motion kernel of --kernel-size, intensity 0.5, seed = index, noise --noise).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from blinddps import deblur
+from blinddps.bench.evaluate import _padded_deconv, error_ratio_crop
+from blinddps.metrics import kernel_mnc
+from blinddps.metrics.error_ratio import error_ratios
+from blinddps.solvers.kernel_search import refine_kernel
+
+from candidate_trials import _photo
+from pick_trials import map_photos, photo_parser, task
+
+
+def run_item(job: tuple) -> dict:
+    index, name, x, args = job
+    y, truth, config, prior = _photo(index, x, args)
+    off = replace(config, prox=replace(config.prox, search_refine=None))
+    found = deblur(y, off, priors={"image": prior})
+    settings = replace(task.prox_config(config), lam=found.info["restore_lambda"])
+    # the product's last restoration on its whole working grid (deblur returns it cropped)
+    result, _, domain = task._prox_solve(y, found.kernel, settings, prior, config, None)
+    y_grid, mask = task._on_grid(y, domain, config), domain.mask(config.device)
+    k_thresh = task.kernel_search_config(config, False).k_thresh
+
+    def scores(kernel: torch.Tensor) -> dict:
+        ratios = error_ratios(x.double(), y.double(), kernel.double()[None, None], truth["kernel"].double()[None, None],
+                              _padded_deconv, subpixels=(1, 4), crop=error_ratio_crop(x.shape[-2:]))
+        return {"er": ratios[4].item(), "er1": ratios[1].item(), "mnc": kernel_mnc(kernel, truth["kernel"]).item(),
+                "kernel": kernel.half()}
+
+    out = {"image": name, "index": index, "found": scores(found.kernel), "fits": {}, "truth": truth["kernel"].half()}
+    for share, iters, thresh in args.fits:
+        kernel = refine_kernel(result.estimates["image"], y_grid, found.kernel, mask, edge_fraction=share,
+                               iters=iters, k_thresh=thresh or k_thresh)
+        out["fits"][_name(share, iters, thresh)] = scores(kernel)
+    print(name, round(out["found"]["er"], 2), {k: round(v["er"], 2) for k, v in out["fits"].items()}, flush=True)
+    return out
+
+
+def _name(share: float, iters: int, thresh: float | None) -> str:
+    return f"{share:g}:{iters}" + (f":{thresh:g}" if thresh else "")
+
+
+def report(path: Path) -> None:
+    rows = torch.load(path, weights_only=False)
+
+    def line(label: str, scores: list[dict], base: list[dict] | None) -> str:
+        er = torch.tensor([s["er"] for s in scores])
+        er1 = torch.tensor([s["er1"] for s in scores])
+        mnc = sum(s["mnc"] for s in scores) / len(scores)
+        better = "" if base is None else f"{sum(s['er'] < b['er'] for s, b in zip(scores, base))} / {len(scores)}"
+        return (f"| {label} | {er.median().item():.2f} | {(er <= 3).float().mean().item():.0%} | "
+                f"{(er <= 2).float().mean().item():.0%} | {er1.median().item():.2f} | {mnc:.3f} | {better} |")
+
+    base = [r["found"] for r in rows]
+    print(f"{len(rows)} photos ({rows[0]['image']}...)")
+    print("| kernel | median error ratio (1/4 px) | r <= 3 | r <= 2 | median (1 px) | MNC | lower r than found |")
+    print("|---|---|---|---|---|---|---|")
+    print(line("found (refit off)", base, None))
+    for name in rows[0]["fits"]:
+        print(line(f"refit {name}", [r["fits"][name] for r in rows], base))
+
+
+def main() -> None:
+    p = photo_parser(__doc__)
+    p.add_argument("--fits", default="0.1:50", help="SHARE:ITERS[:THRESH], comma-separated")
+    args = p.parse_args()
+    if args.report:
+        return report(args.report)
+    args.fits = [_fit(f) for f in args.fits.split(",") if f]
+    map_photos(run_item, args)
+    report(args.out)
+
+
+def _fit(text: str) -> tuple[float, int, float | None]:
+    """'0.1:50' -> (0.1, 50, None); '0.1:50:40' -> (0.1, 50, 40.0)."""
+    parts = text.split(":")
+    return float(parts[0]), int(parts[1]), float(parts[2]) if len(parts) > 2 else None
+
+
+if __name__ == "__main__":
+    main()

@@ -97,11 +97,8 @@ def main() -> None:
     p.add_argument("--cheap", default="4,8", help="step counts of the short restorations")
     p.add_argument("--samples", type=int, default=2, help="posterior samples of the full restoration")
     args = p.parse_args()
-    if args.report:
-        return report(args.report)
     args.cheap = [int(s) for s in args.cheap.split(",") if s]
-    map_photos(run_item, args)
-    report(args.out)
+    run_or_report(args, run_item, report)
 
 
 def photo_parser(doc: str) -> argparse.ArgumentParser:
@@ -118,6 +115,15 @@ def photo_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.add_argument("--report", type=Path, help="instead: score a saved run")
     return p
+
+
+def run_or_report(args, run, report) -> None:
+    """The trial scripts' last step: with --report, score that saved run; else run(job) on
+    every photo (`map_photos`), save to --out and score it."""
+    if args.report:
+        return report(args.report)
+    map_photos(run, args)
+    report(args.out)
 
 
 def paired_cells(diff: list[float]) -> str:

@@ -15,6 +15,7 @@ PSNR (shifts up to 16 px, 16 px borders dropped), plain PSNR, and the kernel's M
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,19 +27,45 @@ from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
 from blinddps.metrics.error_ratio import error_ratios
 
 from candidate_trials import _photo
-from pick_trials import map_photos, paired_cells, photo_parser, task
+from pick_trials import paired_cells, photo_parser, run_or_report, task
+
+
+def restored_without_refit(index: int, x: torch.Tensor, args) -> dict:
+    """Photo `index` blurred as the trials blur it, restored blind by the product with the
+    refit off; with its last restoration on the whole working grid (`deblur` returns it
+    cropped to the photo, and a refit needs the grid): the restoration made once more, same
+    seed, same result.  Keys: y, truth, config, prior, found (the RestoreResult), settings
+    (the proximal sampler's, at the kept lambda), result, domain."""
+    y, truth, config, prior = _photo(index, x, args)
+    off = replace(config, prox=replace(config.prox, search_refine=None))
+    found = deblur(y, off, priors={"image": prior})
+    settings = replace(task.prox_config(config), lam=found.info["restore_lambda"])
+    result, _, domain = task._prox_solve(y, found.kernel, settings, prior, config, None)
+    return {"y": y, "truth": truth, "config": config, "prior": prior, "found": found, "settings": settings,
+            "result": result, "domain": domain}
+
+
+def kernel_error_ratios(x: torch.Tensor, y: torch.Tensor, kernel: torch.Tensor, truth: torch.Tensor,
+                        subpixels: tuple[int, ...] = (4,)) -> dict[int, float]:
+    """Levin's error ratio of a kernel (K, K) against the true one, as the bench scores a
+    photo task's kernels (hyper-Laplacian deconvolution with padded borders), at each
+    alignment step 1/subpixel px."""
+    ratios = error_ratios(x.double(), y.double(), kernel.double()[None, None], truth.double()[None, None],
+                          _padded_deconv, subpixels=subpixels, crop=error_ratio_crop(x.shape[-2:]))
+    return {s: r.item() for s, r in ratios.items()}
+
+
+def error_ratio_summary(ratios: list[float]) -> tuple[float, float]:
+    """(median, share <= 3) of error ratios, the median as the bench takes it (the mean of
+    the middle two for an even count)."""
+    return statistics.median(ratios), sum(r <= 3 for r in ratios) / len(ratios)
 
 
 def run_item(job: tuple) -> dict:
     index, name, x, args = job
-    y, truth, config, prior = _photo(index, x, args)
-    off = replace(config, prox=replace(config.prox, search_refine=None))
-    found = deblur(y, off, priors={"image": prior})
-    lam = found.info["restore_lambda"]
-    settings = replace(task.prox_config(config), lam=lam)
-    # the product's last restoration once more (same seed, same result): `deblur` returns it
-    # cropped to the photo, and the refit needs it on the whole working grid
-    result, _, domain = task._prox_solve(y, found.kernel, settings, prior, config, None)
+    run = restored_without_refit(index, x, args)
+    y, truth, config, prior, settings = run["y"], run["truth"], run["config"], run["prior"], run["settings"]
+    result, domain, found = run["result"], run["domain"], run["found"]
 
     def scores(res) -> dict:
         image = ((domain.crop(res.estimates["image"]) + 1) / 2).clamp(0, 1)
@@ -46,12 +73,10 @@ def run_item(job: tuple) -> dict:
         out = {"psnr": psnr_upto_shift(image, x, max_shift=16, crop=16).item(), "plain": psnr(image, x).item(),
                "mnc": kernel_mnc(kernel, truth["kernel"]).item()}
         if args.error_ratio:  # the kernel's Levin error ratio at 1/4 px, as the bench scores it
-            out["er"] = error_ratios(x.double(), y.double(), kernel.double()[None, None],
-                                     truth["kernel"].double()[None, None], _padded_deconv, subpixels=(4,),
-                                     crop=error_ratio_crop(x.shape[-2:]))[4].item()
+            out["er"] = kernel_error_ratios(x, y, kernel, truth["kernel"])[4]
         return out
 
-    out = {"image": name, "index": index, "lambda": lam, "consensus": found.info.get("search_consensus"),
+    out = {"image": name, "index": index, "lambda": settings.lam, "consensus": found.info.get("search_consensus"),
            "agreement": found.info.get("search_agreement"), "base": scores(result), "variants": {}}
     for share, rounds, iters in args.variants:
         refit = replace(config, prox=replace(config.prox, search_refine=share, search_refine_iters=iters))
@@ -93,8 +118,8 @@ def _error_ratio_cells(scores: list[dict]) -> str:
     """' median ER | share <= 3 |' of the kernels' error ratios when they were scored."""
     if "er" not in scores[0]:
         return ""
-    ratios = torch.tensor([s["er"] for s in scores])
-    return f" {ratios.median().item():.2f} (mean of middle two {ratios.sort().values[len(ratios) // 2 - 1:len(ratios) // 2 + 1].mean():.2f}) | {(ratios <= 3).float().mean().item():.0%} |"
+    median, share = error_ratio_summary([s["er"] for s in scores])
+    return f" {median:.2f} | {share:.0%} |"
 
 
 def main() -> None:
@@ -107,11 +132,8 @@ def main() -> None:
     p.add_argument("--error-ratio", action="store_true",
                    help="score every kernel's Levin error ratio too (1/4 px, the bench's padded deconvolution)")
     args = p.parse_args()
-    if args.report:
-        return report(args.report)
     args.variants = [_variant(v, args.iters) for v in args.variants.split(",") if v]
-    map_photos(run_item, args)
-    report(args.out)
+    run_or_report(args, run_item, report)
 
 
 def _variant(text: str, iters: int) -> tuple[float, int, int]:

@@ -17,41 +17,32 @@ the refit kernels is made: `refine_trials.py` scores those. Photos are blurred a
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from blinddps import deblur
-from blinddps.bench.evaluate import _padded_deconv, error_ratio_crop
 from blinddps.metrics import kernel_mnc
-from blinddps.metrics.error_ratio import error_ratios
 from blinddps.solvers.kernel_search import refine_kernel
 
-from candidate_trials import _photo
-from pick_trials import map_photos, photo_parser, task
+from pick_trials import photo_parser, run_or_report, task
+from refine_trials import error_ratio_summary, kernel_error_ratios, restored_without_refit
 
 
 def run_item(job: tuple) -> dict:
     index, name, x, args = job
-    y, truth, config, prior = _photo(index, x, args)
-    off = replace(config, prox=replace(config.prox, search_refine=None))
-    found = deblur(y, off, priors={"image": prior})
-    settings = replace(task.prox_config(config), lam=found.info["restore_lambda"])
-    # the product's last restoration on its whole working grid (deblur returns it cropped)
-    result, _, domain = task._prox_solve(y, found.kernel, settings, prior, config, None)
+    run = restored_without_refit(index, x, args)
+    y, truth, config, found, domain = run["y"], run["truth"], run["config"], run["found"], run["domain"]
     y_grid, mask = task._on_grid(y, domain, config), domain.mask(config.device)
     k_thresh = task.kernel_search_config(config, False).k_thresh
 
     def scores(kernel: torch.Tensor) -> dict:
-        ratios = error_ratios(x.double(), y.double(), kernel.double()[None, None], truth["kernel"].double()[None, None],
-                              _padded_deconv, subpixels=(1, 4), crop=error_ratio_crop(x.shape[-2:]))
-        return {"er": ratios[4].item(), "er1": ratios[1].item(), "mnc": kernel_mnc(kernel, truth["kernel"]).item(),
+        ratios = kernel_error_ratios(x, y, kernel, truth["kernel"], subpixels=(1, 4))
+        return {"er": ratios[4], "er1": ratios[1], "mnc": kernel_mnc(kernel, truth["kernel"]).item(),
                 "kernel": kernel.half()}
 
     out = {"image": name, "index": index, "found": scores(found.kernel), "fits": {}, "truth": truth["kernel"].half()}
     for share, iters, thresh in args.fits:
-        kernel = refine_kernel(result.estimates["image"], y_grid, found.kernel, mask, edge_fraction=share,
+        kernel = refine_kernel(run["result"].estimates["image"], y_grid, found.kernel, mask, edge_fraction=share,
                                iters=iters, k_thresh=thresh or k_thresh)
         out["fits"][_name(share, iters, thresh)] = scores(kernel)
     print(name, round(out["found"]["er"], 2), {k: round(v["er"], 2) for k, v in out["fits"].items()}, flush=True)
@@ -66,12 +57,12 @@ def report(path: Path) -> None:
     rows = torch.load(path, weights_only=False)
 
     def line(label: str, scores: list[dict], base: list[dict] | None) -> str:
-        er = torch.tensor([s["er"] for s in scores])
-        er1 = torch.tensor([s["er1"] for s in scores])
+        median, within3 = error_ratio_summary([s["er"] for s in scores])
+        within2 = sum(s["er"] <= 2 for s in scores) / len(scores)
+        median1, _ = error_ratio_summary([s["er1"] for s in scores])
         mnc = sum(s["mnc"] for s in scores) / len(scores)
         better = "" if base is None else f"{sum(s['er'] < b['er'] for s, b in zip(scores, base))} / {len(scores)}"
-        return (f"| {label} | {er.median().item():.2f} | {(er <= 3).float().mean().item():.0%} | "
-                f"{(er <= 2).float().mean().item():.0%} | {er1.median().item():.2f} | {mnc:.3f} | {better} |")
+        return f"| {label} | {median:.2f} | {within3:.0%} | {within2:.0%} | {median1:.2f} | {mnc:.3f} | {better} |"
 
     base = [r["found"] for r in rows]
     print(f"{len(rows)} photos ({rows[0]['image']}...)")
@@ -86,11 +77,8 @@ def main() -> None:
     p = photo_parser(__doc__)
     p.add_argument("--fits", default="0.1:50", help="SHARE:ITERS[:THRESH], comma-separated")
     args = p.parse_args()
-    if args.report:
-        return report(args.report)
     args.fits = [_fit(f) for f in args.fits.split(",") if f]
-    map_photos(run_item, args)
-    report(args.out)
+    run_or_report(args, run_item, report)
 
 
 def _fit(text: str) -> tuple[float, int, float | None]:

@@ -76,10 +76,11 @@ class ProxSettings:
     search_prior: the image prior (bundled name or file) that denoises the photo for the search
         and restores its latent images; "" : the task's `image_prior`. The default is the
         third training stage of `natural-rgb`, the prior the search was tuned with: the search
-        is chaotic in its input, and with the fourth stage (the bundled `natural-rgb`, the
-        better denoiser) as the search's denoiser the blind benchmarks fell (Kodak24 -0.4 dB,
-        CBSD68 -0.9) while the fourth stage as the restoring prior gained everywhere (+0.04 to
-        +0.12 dB blind, +0.24 with the true kernel; benchmarks/results/README.md).
+        is chaotic in its input, and with the fourth stage (a better denoiser) as the search's
+        denoiser the blind benchmarks fell (Kodak24 -0.4 dB, CBSD68 -0.9) while the fourth
+        stage as the restoring prior gained everywhere (+0.04 to +0.12 dB blind, +0.24 with
+        the true kernel), and so did the fifth, the bundled `natural-rgb` now (+0.01 to +0.04
+        blind, +0.08 with the true kernel; benchmarks/results/README.md).
     search_lambda: lambda of that restoration (in place of lam): a found kernel is never
         exact, and more weight on the prior forgives its errors (on 8 training photos with
         found kernels: with 32 px blur 3-12 within 0.2 dB of each other and above 1.5; with

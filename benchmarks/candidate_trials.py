@@ -47,14 +47,25 @@ def extent(kernel: torch.Tensor, rel: float = 0.05) -> int:
 
 
 def _photo(index: int, x: torch.Tensor, args) -> tuple:
-    """Photo `index` blurred as the trials blur it (args.blur, default motion), with the truth,
-    the product's settings at --kernel-size and the restoring image prior (one thread: the
-    jobs run side by side)."""
+    """Photo `index` blurred as the trials blur it (args.blur, default motion; the true kernel
+    of `blur_size(index, args)`, borders args.padding, default reflect; rounded to 8 bits with
+    args.quantize), with the truth, the
+    product's settings at --kernel-size and the restoring image prior (one thread: the jobs
+    run side by side)."""
     torch.set_num_threads(1)
-    y, truth = simulate(x, blur=getattr(args, "blur", "motion"), kernel_size=args.kernel_size, intensity=0.5,
-                        noise=args.noise, seed=index)
+    y, truth = simulate(x, blur=getattr(args, "blur", "motion"), kernel_size=blur_size(index, args), intensity=0.5,
+                        noise=args.noise, padding=getattr(args, "padding", "reflect"), seed=index)
+    if getattr(args, "quantize", False):  # 8-bit photos, as the Levin files are
+        y = (y * 255).round() / 255
     config = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()
     return y, truth, config, task.load_task_prior("image", config.image_prior, "cpu", "")
+
+
+def blur_size(index: int, args) -> int:
+    """The true kernel's size for photo `index`: the (index mod n)-th of --blur-sizes, or the
+    searched --kernel-size when none are given."""
+    sizes = [int(s) for s in str(getattr(args, "blur_sizes", "") or "").split(",") if s]
+    return sizes[index % len(sizes)] if sizes else args.kernel_size
 
 
 def run_item(job: tuple) -> dict:

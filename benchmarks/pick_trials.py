@@ -103,14 +103,21 @@ def main() -> None:
 
 def photo_parser(doc: str) -> argparse.ArgumentParser:
     """The trial scripts' common options: which training photos (--images, --n, --offset,
-    --crop), how they are blurred (--kernel-size, --noise), --jobs, --out and --report."""
+    --crop), how they are blurred (--kernel-size, --blur-sizes, --padding, --noise, --quantize), --jobs,
+    --out and --report."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=Path)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--offset", type=int, default=0, help="skip the first this many photos")
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--kernel-size", type=int, default=64)
+    p.add_argument("--kernel-size", type=int, default=64, help="the kernel size the product searches at")
+    p.add_argument("--blur-sizes", default="",
+                   help="sizes of the true motion kernels, comma-separated, photo i taking the (i mod n)-th "
+                        "(default: --kernel-size; Levin's blur is 13-27 px searched at 64)")
+    p.add_argument("--padding", choices=["reflect", "circular"], default="reflect",
+                   help="the blur's borders (circular: as the Levin files are made)")
     p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--quantize", action="store_true", help="round the blurred photo to 8 bits (as the Levin files are)")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path)
     p.add_argument("--report", type=Path, help="instead: score a saved run")

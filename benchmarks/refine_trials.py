@@ -9,8 +9,8 @@ None); that kernel's restoration is then refit and restored again for each varia
 `SHAREx ROUNDS` (`search_refine`, `search_refine_rounds`; `--iters` the refit's iterations),
 every round scored, so that one search serves every variant (--error-ratio: the kernels' Levin
 error ratios as well). Image i is blurred as in
-`sweep_settings.py` (motion kernel of --kernel-size, intensity 0.5, seed i, noise --noise,
-reflect borders; --blur turbulence: a tilt field, then a Gaussian blur); scores are aligned
+`sweep_settings.py` (motion kernel of --kernel-size or --blur-sizes, intensity 0.5, seed i, noise
+--noise, borders --padding, default reflect; --blur turbulence: a tilt field, then a Gaussian blur); scores are aligned
 PSNR (shifts up to 16 px, 16 px borders dropped), plain PSNR, and the kernel's MNC to the truth.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from blinddps import deblur
 from blinddps.bench.evaluate import _padded_deconv, error_ratio_crop
 from blinddps.metrics import kernel_mnc, psnr, psnr_upto_shift
-from blinddps.metrics.error_ratio import error_ratios
+from blinddps.metrics.error_ratio import error_ratios, levin_deconv
 
 from candidate_trials import _photo
 from pick_trials import paired_cells, photo_parser, run_or_report, task
@@ -46,12 +46,13 @@ def restored_without_refit(index: int, x: torch.Tensor, args) -> dict:
 
 
 def kernel_error_ratios(x: torch.Tensor, y: torch.Tensor, kernel: torch.Tensor, truth: torch.Tensor,
-                        subpixels: tuple[int, ...] = (4,)) -> dict[int, float]:
+                        subpixels: tuple[int, ...] = (4,), circular: bool = False) -> dict[int, float]:
     """Levin's error ratio of a kernel (K, K) against the true one, as the bench scores a
-    photo task's kernels (hyper-Laplacian deconvolution with padded borders), at each
-    alignment step 1/subpixel px."""
+    photo task's kernels (hyper-Laplacian deconvolution with padded borders; circular ones,
+    as on the Levin files, for a circular blur), at each alignment step 1/subpixel px."""
+    deconv = levin_deconv if circular else _padded_deconv
     ratios = error_ratios(x.double(), y.double(), kernel.double()[None, None], truth.double()[None, None],
-                          _padded_deconv, subpixels=subpixels, crop=error_ratio_crop(x.shape[-2:]))
+                          deconv, subpixels=subpixels, crop=error_ratio_crop(x.shape[-2:]))
     return {s: r.item() for s, r in ratios.items()}
 
 
@@ -73,7 +74,7 @@ def run_item(job: tuple) -> dict:
         out = {"psnr": psnr_upto_shift(image, x, max_shift=16, crop=16).item(), "plain": psnr(image, x).item(),
                "mnc": kernel_mnc(kernel, truth["kernel"]).item()}
         if args.error_ratio:  # the kernel's Levin error ratio at 1/4 px, as the bench scores it
-            out["er"] = kernel_error_ratios(x, y, kernel, truth["kernel"])[4]
+            out["er"] = kernel_error_ratios(x, y, kernel, truth["kernel"], circular=args.padding == "circular")[4]
         return out
 
     out = {"image": name, "index": index, "lambda": settings.lam, "consensus": found.info.get("search_consensus"),

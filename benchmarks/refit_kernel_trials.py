@@ -8,12 +8,15 @@ The Levin benchmark scores a blind kernel by its error ratio: the photo deconvol
 and with the true kernel by the same non-blind method (hyper-Laplacian), their errors
 compared. That needs the kernel only, so one restoration per photo serves any number of
 refits: each photo is restored blind by the product with the refit off, and its kernel is
-refit to that restoration with every `SHARE:ITERS[:THRESH]` of --fits
+refit to that restoration with every `SHARE:ITERS[:THRESH[:MARGIN]]` of --fits
 (`solvers.kernel_search.refine_kernel`; THRESH Pan's final threshold max / THRESH, default the
-search's); every kernel (the found one too) is scored by its error ratio at 1/4 px and 1 px
+search's; MARGIN: the fit only within that many pixels of the found kernel's kept values);
+every kernel (the found one too) is scored by its error ratio at 1/4 px and 1 px
 (the bench's padded deconvolution) and its MNC to the truth, and saved. No restoration with
 the refit kernels is made: `refine_trials.py` scores those. Photos are blurred as in
-`refine_trials.py` (motion kernel of --kernel-size, intensity 0.5, seed = index, noise --noise).
+`refine_trials.py` (motion kernel of --kernel-size or --blur-sizes, intensity 0.5, seed = index,
+noise --noise, borders --padding; a circular blur is scored with circular deconvolutions, as
+the bench scores the Levin files).
 """
 from __future__ import annotations
 
@@ -36,21 +39,22 @@ def run_item(job: tuple) -> dict:
     k_thresh = task.kernel_search_config(config, False).k_thresh
 
     def scores(kernel: torch.Tensor) -> dict:
-        ratios = kernel_error_ratios(x, y, kernel, truth["kernel"], subpixels=(1, 4))
+        ratios = kernel_error_ratios(x, y, kernel, truth["kernel"], subpixels=(1, 4), circular=args.padding == "circular")
         return {"er": ratios[4], "er1": ratios[1], "mnc": kernel_mnc(kernel, truth["kernel"]).item(),
                 "kernel": kernel.half()}
 
     out = {"image": name, "index": index, "found": scores(found.kernel), "fits": {}, "truth": truth["kernel"].half()}
-    for share, iters, thresh in args.fits:
+    for share, iters, thresh, margin in args.fits:
         kernel = refine_kernel(run["result"].estimates["image"], y_grid, found.kernel, mask, edge_fraction=share,
-                               iters=iters, k_thresh=thresh or k_thresh)
-        out["fits"][_name(share, iters, thresh)] = scores(kernel)
+                               iters=iters, k_thresh=thresh or k_thresh, margin=margin)
+        out["fits"][_name(share, iters, thresh, margin)] = scores(kernel)
     print(name, round(out["found"]["er"], 2), {k: round(v["er"], 2) for k, v in out["fits"].items()}, flush=True)
     return out
 
 
-def _name(share: float, iters: int, thresh: float | None) -> str:
-    return f"{share:g}:{iters}" + (f":{thresh:g}" if thresh else "")
+def _name(share: float, iters: int, thresh: float | None, margin: int | None) -> str:
+    return (f"{share:g}:{iters}" + (f":{thresh:g}" if thresh else (":" if margin is not None else ""))
+            + (f":{margin}" if margin is not None else ""))
 
 
 def report(path: Path) -> None:
@@ -75,16 +79,18 @@ def report(path: Path) -> None:
 
 def main() -> None:
     p = photo_parser(__doc__)
-    p.add_argument("--fits", default="0.1:50", help="SHARE:ITERS[:THRESH], comma-separated")
+    p.add_argument("--fits", default="0.1:50", help="SHARE:ITERS[:THRESH[:MARGIN]], comma-separated "
+                   "(THRESH may be empty: the search's)")
     args = p.parse_args()
     args.fits = [_fit(f) for f in args.fits.split(",") if f]
     run_or_report(args, run_item, report)
 
 
-def _fit(text: str) -> tuple[float, int, float | None]:
-    """'0.1:50' -> (0.1, 50, None); '0.1:50:40' -> (0.1, 50, 40.0)."""
-    parts = text.split(":")
-    return float(parts[0]), int(parts[1]), float(parts[2]) if len(parts) > 2 else None
+def _fit(text: str) -> tuple[float, int, float | None, int | None]:
+    """'0.1:50' -> (0.1, 50, None, None); '0.1:50:40' -> (0.1, 50, 40.0, None); '0.1:50::3' ->
+    (0.1, 50, None, 3): the fit only within 3 px of the found kernel's kept values."""
+    parts = text.split(":") + ["", ""]
+    return float(parts[0]), int(parts[1]), float(parts[2]) if parts[2] else None, int(parts[3]) if parts[3] else None
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from blinddps.physics.fft import conv_circular
 from blinddps.priors import ImageTransform, KernelTransform
 from blinddps.physics.kernel_geometry import align_kernel, pad_kernel_to, shift_kernel
 from blinddps.solvers.kernel_search import (VIEWS, KernelSearchConfig, _unview, _view, kernel_extent, merge_kernels,
-                                            prior_denoised, prox_latent, refine_kernel, search_kernel, search_params)
+                                            prior_denoised, prox_latent, refine_kernel, search_kernel, search_params,
+                                            support_box)
 from toy_kernels import l_shaped_kernel
 from toy_priors import TinyConvNet, gaussian_prior, make_prior
 
@@ -295,6 +296,31 @@ def test_refine_kernel_moves_a_wrong_kernel_towards_the_blur_of_the_image():
     assert (many - truth).abs().max() < 1e-4
     torch.testing.assert_close(refine_kernel(x, y, truth, mask, edge_fraction=1.0, iters=50, k_thresh=20), truth,
                                atol=1e-8, rtol=0)
+
+
+def test_refine_kernel_with_a_margin_fits_only_near_the_found_kernel():
+    """margin: the refit is zero outside the square about the origin that holds the found
+    kernel's kept values and `margin` pixels more (support_box), on the simplex, and reaches
+    the blur when the blur lies inside that square; a square as large as the support is the
+    whole-support fit, bit for bit; a blur reaching outside the square is not followed there."""
+    truth = pad_kernel_to(l_shaped_kernel(7), 15)[0, 0]  # its values 3 px about the origin 7
+    d, x, y, mask = _refine_problem(truth, shape=(48, 48))
+    start = 0.5 * truth + 0.5 * pad_kernel_to(torch.full((1, 1, 3, 3), 1 / 9, dtype=torch.float64), 15)[0, 0]
+    box = support_box(start, 20, 1)
+    assert box == slice(3, 12)
+    fit = refine_kernel(x, y, start, mask, edge_fraction=1.0, iters=600, k_thresh=20, margin=1)
+    outside = torch.ones_like(fit, dtype=torch.bool)
+    outside[box, box] = False
+    assert (fit[outside] == 0).all() and (fit >= 0).all() and abs(float(fit.sum()) - 1) < 1e-9
+    assert (fit - truth).abs().max() < 1e-4
+    whole = refine_kernel(x, y, start, mask, edge_fraction=0.5, iters=30, k_thresh=20)
+    torch.testing.assert_close(refine_kernel(x, y, start, mask, edge_fraction=0.5, iters=30, k_thresh=20, margin=7),
+                               whole, atol=0, rtol=0)
+    small = pad_kernel_to(torch.full((1, 1, 3, 3), 1 / 9, dtype=torch.float64), 15)[0, 0]
+    assert support_box(small, 20, 0) == slice(6, 9)
+    near = refine_kernel(x, y, small, mask, edge_fraction=1.0, iters=200, k_thresh=20, margin=0)
+    free = refine_kernel(x, y, small, mask, edge_fraction=1.0, iters=200, k_thresh=20)
+    assert near[6:9, 6:9].sum() > 1 - 1e-9 and free.sum() - free[6:9, 6:9].sum() > 0.3
 
 
 def test_refine_kernel_reads_only_the_observed_pixels_and_averages_the_samples():

@@ -332,7 +332,7 @@ def merge_kernels(kernels: list[Tensor], k_thresh: float) -> Tensor:
 
 
 def refine_kernel(image: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None, *, edge_fraction: float,
-                  iters: int, k_thresh: float) -> Tensor:
+                  iters: int, k_thresh: float, margin: int | None = None) -> Tensor:
     """A found kernel (K, K) refit to a restoration made with it: `iters` iterations of
     constrained least squares (`physics.solves.solve_kernel`: gradient domain, k >= 0, sum 1)
     from the found kernel, on the restoration's strongest gradients only (the top
@@ -340,13 +340,31 @@ def refine_kernel(image: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | 
 
     image (B, C, P_h, P_w): the restoration on the working grid (the samples are averaged);
     y_grid (1, C, P_h, P_w) the photo on that grid and mask (1, 1, P_h, P_w) its observed
-    pixels (None: circular); any common range (the fit is linear). Returns (K, K) in the
-    kernel's dtype. Why it helps: the search fits its kernel to Pan's L0 latent image of a
+    pixels (None: circular); any common range (the fit is linear). margin: None, the fit on
+    the whole K x K support; a number of pixels, the fit only inside the square about the
+    kernel's origin that holds the found kernel's kept values (at least max / k_thresh) and
+    `margin` pixels more (`support_box`), zero outside it. Returns (K, K) in the kernel's
+    dtype. Why it helps: the search fits its kernel to Pan's L0 latent image of a
     coarse-to-fine level, while the prior's restoration is a better image of the photo; a
     few iterations from the found kernel move it towards that image's kernel (on training
     photos many iterations drift: the restoration's own errors enter the fit)."""
     x = image.double().mean(dim=0, keepdim=True)
     m = None if mask is None else mask.double()
-    refit = solve_kernel(x, y_grid.double(), kernel.double()[None, None], m, iters=iters,
-                         edge_fraction=edge_fraction)
+    box = slice(None) if margin is None else support_box(kernel, k_thresh, margin)
+    start = kernel.double()[box, box][None, None]
+    refit = torch.zeros(1, 1, *kernel.shape, dtype=torch.float64, device=kernel.device)
+    refit[..., box, box] = solve_kernel(x, y_grid.double(), start, m, iters=iters, edge_fraction=edge_fraction)
     return final_threshold(refit, k_thresh)[0, 0].to(kernel.dtype)
+
+
+def support_box(kernel: Tensor, k_thresh: float, margin: int) -> slice:
+    """The rows (and columns) of the smallest square centred on the kernel's origin floor(K/2)
+    that holds its values of at least max / k_thresh, grown by `margin` pixels and cut to the
+    K x K support. Centred on the origin so that the cropped kernel, whose origin is again its
+    centre, blurs exactly as it did on the whole support."""
+    size = kernel.shape[-1]
+    origin = size // 2
+    rows, cols = (kernel >= kernel.max() / k_thresh).nonzero(as_tuple=True)
+    half = int(torch.cat([(rows - origin).abs(), (cols - origin).abs()]).max()) + margin
+    half = min(half, origin, size - 1 - origin)
+    return slice(origin - half, origin + half + 1)

@@ -28,8 +28,10 @@ import torch
 from blinddps import RestoreConfig, simulate
 from blinddps.baselines.pan_l0 import PanL0Params
 from blinddps.metrics import kernel_mnc, psnr_upto_shift
+from blinddps.physics import Blur, GaussianNoise
 
 from pick_trials import map_photos, paired_cells, photo_parser, restored, task
+from shake_kernels import shake_kernel
 from sweep_settings import load_crops
 
 
@@ -48,13 +50,20 @@ def extent(kernel: torch.Tensor, rel: float = 0.05) -> int:
 
 def _photo(index: int, x: torch.Tensor, args) -> tuple:
     """Photo `index` blurred as the trials blur it (args.blur, default motion; the true kernel
-    of `blur_size(index, args)`, borders args.padding, default reflect; rounded to 8 bits with
-    args.quantize), with the truth, the
+    of `blur_size(index, args)`, from `shake_kernels` with args.shake; borders args.padding,
+    default reflect; rounded to 8 bits with args.quantize), with the truth, the
     product's settings at --kernel-size and the restoring image prior (one thread: the jobs
     run side by side)."""
     torch.set_num_threads(1)
-    y, truth = simulate(x, blur=getattr(args, "blur", "motion"), kernel_size=blur_size(index, args), intensity=0.5,
-                        noise=args.noise, padding=getattr(args, "padding", "reflect"), seed=index)
+    padding = getattr(args, "padding", "reflect")
+    if getattr(args, "shake", False):
+        g = torch.Generator().manual_seed(index)
+        kernel = shake_kernel(blur_size(index, args), g).to(x.dtype)
+        y, truth = Blur(padding=padding)(x, kernel=kernel[None, None]), {"kernel": kernel}
+        y = (GaussianNoise(args.noise)(y, generator=g) if args.noise > 0 else y).clamp(0, 1)
+    else:
+        y, truth = simulate(x, blur=getattr(args, "blur", "motion"), kernel_size=blur_size(index, args),
+                            intensity=0.5, noise=args.noise, padding=padding, seed=index)
     if getattr(args, "quantize", False):  # 8-bit photos, as the Levin files are
         y = (y * 255).round() / 255
     config = RestoreConfig.from_options(seed=index, max_size=0, kernel_size=args.kernel_size).resolved()

@@ -103,7 +103,8 @@ def main() -> None:
 
 def photo_parser(doc: str) -> argparse.ArgumentParser:
     """The trial scripts' common options: which training photos (--images, --n, --offset,
-    --crop), how they are blurred (--kernel-size, --blur-sizes, --padding, --noise, --quantize), --jobs,
+    --crop), how they are blurred (--kernel-size, --blur-sizes, --padding, --noise, --quantize, --shake),
+    --jobs,
     --out and --report."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=Path)
@@ -118,6 +119,8 @@ def photo_parser(doc: str) -> argparse.ArgumentParser:
                    help="the blur's borders (circular: as the Levin files are made)")
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--quantize", action="store_true", help="round the blurred photo to 8 bits (as the Levin files are)")
+    p.add_argument("--shake", action="store_true",
+                   help="true kernels from shake_kernels.py (an oscillating hand) instead of the motion generator")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path)
     p.add_argument("--report", type=Path, help="instead: score a saved run")

@@ -103,9 +103,8 @@ def main() -> None:
 
 def photo_parser(doc: str) -> argparse.ArgumentParser:
     """The trial scripts' common options: which training photos (--images, --n, --offset,
-    --crop), how they are blurred (--kernel-size, --blur-sizes, --padding, --noise, --quantize, --shake),
-    --jobs,
-    --out and --report."""
+    --crop), how they are blurred (--kernel-size, --blur-sizes, --padding, --noise,
+    --quantize, --shake), --jobs, --out and --report."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=Path)
     p.add_argument("--n", type=int, default=8)

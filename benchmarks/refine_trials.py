@@ -9,9 +9,10 @@ None); that kernel's restoration is then refit and restored again for each varia
 `SHAREx ROUNDS` (`search_refine`, `search_refine_rounds`; `--iters` the refit's iterations),
 every round scored, so that one search serves every variant (--error-ratio: the kernels' Levin
 error ratios as well). Image i is blurred as in
-`sweep_settings.py` (motion kernel of --kernel-size or --blur-sizes, intensity 0.5, seed i, noise
---noise, borders --padding, default reflect; --blur turbulence: a tilt field, then a Gaussian blur); scores are aligned
-PSNR (shifts up to 16 px, 16 px borders dropped), plain PSNR, and the kernel's MNC to the truth.
+`sweep_settings.py` (motion kernel of --kernel-size or --blur-sizes, intensity 0.5, seed i,
+noise --noise, borders --padding, default reflect; --blur turbulence: a tilt field, then a
+Gaussian blur); scores are aligned PSNR (shifts up to 16 px, 16 px borders dropped), plain
+PSNR, and the kernel's MNC to the truth.
 """
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ def main() -> None:
                    help="SHARExROUNDS or SHARExROUNDSxITERS, comma-separated")
     p.add_argument("--iters", type=int, default=50, help="the refit's iterations where a variant does not say")
     p.add_argument("--error-ratio", action="store_true",
-                   help="score every kernel's Levin error ratio too (1/4 px, the bench's padded deconvolution)")
+                   help="score every kernel's Levin error ratio too (1/4 px, the bench's deconvolution: "
+                        "padded, circular with --padding circular)")
     args = p.parse_args()
     args.variants = [_variant(v, args.iters) for v in args.variants.split(",") if v]
     run_or_report(args, run_item, report)

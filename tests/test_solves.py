@@ -9,7 +9,7 @@ import torch
 from blinddps.physics import Blur
 from blinddps.physics.fft import conv_circular
 from blinddps.physics.solves import Domain, kernel_objective, project_simplex, solve_image, solve_kernel
-from blinddps.solvers.proximal import estimate_noise
+from blinddps.estimation.noise import estimate_noise
 
 from toy_kernels import l_shaped_kernel
 

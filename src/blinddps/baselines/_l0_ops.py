@@ -12,9 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from blinddps.physics.fft import grad, grad_adjoint, grad_otfs, kernel_otf, otf_to_kernel
-from blinddps.physics.kernel_geometry import centre_kernel as _centre_kernel
-from blinddps.physics.kernel_geometry import pad_kernel_to
+from blinddps.estimation.cleanup import centre_kernel, final_threshold, normalise, prune_components, resize_kernel
+from blinddps.estimation.kernel_step import kernel_step as estimate_kernel
+from blinddps.physics.fft import grad, grad_adjoint, grad_otfs, kernel_otf
+
+__all__ = ["l0_deblur", "select_edges", "bilateral", "centre_kernel", "final_threshold", "normalise",
+           "prune_components", "resize_kernel", "estimate_kernel"]
 
 
 def l0_deblur(
@@ -63,42 +66,8 @@ def l0_deblur(
             return x
 
 
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    return (a * b).flatten(1).sum(dim=1).view(-1, 1, 1, 1)
 
 
-def estimate_kernel(
-    bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20
-) -> Tensor:
-    """min_k ||sx * k - bx||^2 + ||sy * k - by||^2 + gamma ||k||^2 over a K x K support (Pan et al. 2014).
-
-    Gradients of the blurred (b) and latent (s) images, (B, 1, H, W), taken as circular. The
-    normal equations (S^T S + gamma) k = S^T b are solved by `cg_iters` conjugate-gradient steps
-    from the uniform kernel (gamma = 2, 20 steps as published); then values below 0.05 max are
-    zeroed and k is normalised to sum 1. Returns (B, 1, K, K).
-    """
-    shape = bx.shape[-2:]
-    fsx, fsy = torch.fft.rfft2(sx), torch.fft.rfft2(sy)
-    rhs = otf_to_kernel(fsx.conj() * torch.fft.rfft2(bx) + fsy.conj() * torch.fft.rfft2(by), (size, size), shape)
-    gram = fsx.abs() ** 2 + fsy.abs() ** 2
-
-    def apply(k: Tensor) -> Tensor:
-        return otf_to_kernel(gram * kernel_otf(k, shape), (size, size), shape) + gamma * k
-
-    k = torch.full_like(rhs, 1.0 / size**2)
-    r = rhs - apply(k)
-    p = r
-    rs = _dot(r, r)
-    for _ in range(cg_iters):
-        ap = apply(p)
-        step = rs / _dot(p, ap).clamp_min(1e-30)
-        k = k + step * p
-        r = r - step * ap
-        rs_new = _dot(r, r)
-        p = r + (rs_new / rs.clamp_min(1e-30)) * p
-        rs = rs_new
-    k = k * (k >= 0.05 * k.flatten(1).amax(dim=1).view(-1, 1, 1, 1))
-    return normalise(k)
 
 
 def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
@@ -123,61 +92,14 @@ def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
     return sx * mask, sy * mask
 
 
-def normalise(k: Tensor) -> Tensor:
-    """Clip negatives and divide by the sum; an all-zero kernel becomes a centred delta."""
-    k = k.clamp_min(0)
-    s = k.flatten(1).sum(dim=1).view(-1, 1, 1, 1)
-    delta = torch.zeros_like(k)
-    delta[..., k.shape[-2] // 2, k.shape[-1] // 2] = 1.0
-    return torch.where(s > 0, k / s.clamp_min(1e-30), delta)
 
 
-def final_threshold(k: Tensor, k_thresh: float) -> Tensor:
-    """Pan's last step: the values of each kernel (B, 1, K, K) under max / k_thresh zeroed (in
-    k's dtype), then normalised in float64 (`normalise`)."""
-    k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / k_thresh)
-    return normalise(k.double())
 
 
-def prune_components(k: Tensor, min_mass: float = 0.1) -> Tensor:
-    """Zero the 8-connected components of the support whose mass is < min_mass, then normalise.
-
-    Pan's "pruning isolated noise in kernel" (threshold 0.1 of a kernel summing to 1). Components
-    are labelled by propagating the maximum pixel index through 3x3 neighbourhoods inside the
-    support until it stops changing (vectorised over the batch).
-    """
-    b, _, k1, k2 = k.shape
-    support = k > 0
-    ids = torch.arange(1, k1 * k2 + 1, dtype=k.dtype, device=k.device).view(1, 1, k1, k2)
-    labels = torch.where(support, ids.expand_as(k), torch.zeros_like(k))
-    while True:
-        new = torch.where(support, F.max_pool2d(labels, 3, stride=1, padding=1), labels)
-        if torch.equal(new, labels):
-            break
-        labels = new
-    flat = labels.long().view(b, -1)
-    mass = torch.zeros(b, k1 * k2 + 1, dtype=k.dtype, device=k.device).scatter_add_(1, flat, k.reshape(b, -1))
-    keep = torch.gather(mass, 1, flat).view_as(k) >= min_mass
-    return normalise(k * keep)
 
 
-def centre_kernel(k: Tensor) -> Tensor:
-    """Move the rounded centre of mass onto the origin floor(K/2) (Pan's adjust_psf_center).
-
-    Zero-filled shift (mass pushed past the border is dropped), half-up
-    rounding, mass clamped at 1e-30 (this baseline's historical epsilon), then normalised.
-    """
-    return normalise(_centre_kernel(k, mode="zeros", rounding="half_up", eps=1e-30))
 
 
-def resize_kernel(k: Tensor, scale: float, size: int) -> Tensor:
-    """Upsample a kernel by `scale` (bilinear) and fit it, centred, into size x size; sum 1.
-
-    Centred: the upsampled kernel's origin m // 2 lands on size // 2 (pad or crop).
-    """
-    m = max(1, round(k.shape[-1] * scale))
-    up = F.interpolate(k, size=(m, m), mode="bilinear", align_corners=False)
-    return normalise(pad_kernel_to(up, size))
 
 
 def bilateral(x: Tensor, sigma_s: float = 3.0, sigma_r: float = 0.1) -> Tensor:

@@ -25,6 +25,7 @@ import torch
 
 from ..physics.fft import conv_circular, grad
 from ..physics.kernel_geometry import delta_kernel, pad_kernel_to
+from ..estimation.noise import estimate_noise
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
 from .blinddps import Generators, SolverResult, StepInfo, _randn
@@ -81,14 +82,6 @@ def timesteps(steps: int, t_start: int) -> list[int]:
     ts = np.unique(np.round(np.linspace(t_start, 0, steps)).astype(int))[::-1]
     return [int(t) for t in ts]
 
-
-def estimate_noise(y: torch.Tensor) -> torch.Tensor:
-    """Noise std of each image (B, C, H, W) -> (B,), by the median absolute deviation of its
-    finest diagonal Haar coefficients (Donoho's estimator; robust to edges)."""
-    h, w = y.shape[-2:]
-    y = y[..., : h - h % 2, : w - w % 2]
-    hh = (y[..., 0::2, 0::2] - y[..., 0::2, 1::2] - y[..., 1::2, 0::2] + y[..., 1::2, 1::2]) / 2
-    return hh.flatten(1).abs().median(dim=1).values / 0.6745
 
 
 class ProximalSampler:

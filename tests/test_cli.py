@@ -84,11 +84,12 @@ def runs(tmp_path_factory, tiny_priors) -> dict:
     _make_inputs(batch)
     priors = ["--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"]]
     src = root / "in"
+    ddim = _settings(root / "ddim.json", {"dps": {"sampler": "ddim"}})
     jobs = {
         "batch": (*(batch / n for n in GOOD_INPUTS), *(batch / n for n, _ in BAD_INPUTS), "-o", batch,
                   "--kernel-size", BATCH_KERNEL, "--samples", 2, "--record-every", 2, *TINY, *priors),
         "single": (src / "rgb.png", "-o", root / "single", "--kernel-size", 8, "--max-size", 32,
-                   "--method", "dps", "--sampler", "ddim", "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
+                   "--method", "dps", "--config", ddim, "--kernel-prior", "uniform", "--image-prior", tiny_priors["image"],
                    "--threads", 1, *TINY),
         "turbulence": (src / "rgb.png", "-o", root / "turb", "--kernel-size", 8, "--tilt-prior", tiny_priors["tilt"],
                        "--method", "dps", "-q", *TINY, *priors),
@@ -292,6 +293,13 @@ def _invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def _settings(path: Path, data: dict) -> Path:
+    """A --config file holding these settings (any subset of RestoreConfig's fields)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
 def _one_error(result, fragment: str, code: int) -> None:
     assert result.exit_code == code, (result.exit_code, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -347,7 +355,8 @@ def test_out_of_memory_fails_the_photo_with_a_hint(tmp_path, photo, tiny_priors,
 
 
 def test_divergence_fails_the_photo_with_a_message(tmp_path, photo, tiny_priors):
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--method", "dps", "--kernel-size", 8, "--zeta", "1e30", "-q",
+    huge = _settings(tmp_path / "zeta.json", {"dps": {"zeta": 1e30}})
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--method", "dps", "--kernel-size", 8, "--config", huge, "-q",
                      "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY)
     _one_error(result, "sampling diverged", 1)
     assert not list((tmp_path / "out").iterdir())
@@ -368,34 +377,37 @@ def test_reported_nfe_is_the_counted_network_calls(tmp_path, photo, tiny_priors,
 
 
 @pytest.mark.parametrize("command, refine, refits", [("deblur", "auto", 1), ("turbulence", "auto", 0),
-                                                     ("turbulence", "0.1", 1), ("deblur", "AUTO", 1)])
+                                                     ("turbulence", 0.1, 1), ("deblur", None, 0)])
 def test_the_refit_option_auto_is_the_tasks_choice_and_a_share_overrides_it(tmp_path, photo, tiny_priors, command,
                                                                           refine, refits):
-    """--prox-search-refine auto (the default; any case): deblur refits its kernel, turbulence
-    does not; a share given turns it on for turbulence too; the saved config says which."""
+    """prox.search_refine "auto" (the default): deblur refits its kernel, turbulence does not;
+    a share given turns it on for turbulence too, None off; the saved config says which."""
+    settings = _settings(tmp_path / "s.json", {"prox": {"search_decays": [1.1], "search_refine": refine}})
     result = _invoke(command, photo, "-o", tmp_path / "out", "--kernel-size", 8, "--prox-steps", 2, "-q",
                      "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY,
-                     "--prox-search-decays", "1.1", "--prox-search-refine", refine)
+                     "--config", settings)
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "out" / "photo_config.json").read_text())
     assert len(record["info"].get("refine_mnc", [])) == refits
     assert record["config"]["prox"]["search_refine"] == (REFINE_AUTO[False] if refits else None)
 
 
-@pytest.mark.parametrize("refine", ["none", "0.1"])
+@pytest.mark.parametrize("refine", [None, 0.1])
 def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp_path, photo, tiny_priors,
                                                                              network_calls, refine):
     """Blind auto = the proximal sampler: per kernel search (one per lambda decay), one
     denoising call of the photo (one image, whatever the samples), then one call per step for
     both samples as one batch, and with the refit one more restoration per round; nfe_per_image
     counts them all, search_nfe all but the last restoration's, and no kernel-prior call is made."""
+    # no consensus: no restoration again (tests/test_proximal.py has that)
+    settings = _settings(tmp_path / "s.json", {"prox": {"search_consensus": None, "search_refine": refine,
+                                                        "search_refine_rounds": 2}})
     result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,
                      "-q", "--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], *TINY,
-                     "--prox-search-consensus", "none",  # no restoration again (tests/test_proximal.py has that)
-                     "--prox-search-refine", refine, "--prox-search-refine-rounds", 2)
+                     "--config", settings)
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "out" / "photo_config.json").read_text())["info"]
-    runs, refits = len(ProxSettings.search_decays), 0 if refine == "none" else 2
+    runs, refits = len(ProxSettings.search_decays), 0 if refine is None else 2
     assert network_calls == ([(3, 1)] + [(3, 2)] * 4) * runs + [(3, 2)] * 4 * refits
     assert info["method"] == "prox" and info["nfe_per_image"] == 5 * runs + 4 * refits
     assert info["search_nfe"] == runs + 4 * (runs - 1) + 4 * refits  # the searches, the restorations not last
@@ -409,38 +421,65 @@ def test_simulate_refuses_to_overwrite_its_input(photo):
     assert photo.read_bytes() == before
 
 
-@pytest.mark.parametrize("option, value", [("--prox-search-lambda-min", "0"), ("--prox-search-lambda-min", "-1e-3"),
-                                           ("--prox-search-lambda-min", "low"), ("--prox-search-fallback", "1.5"),
-                                           ("--prox-search-fallback", "-0.1"), ("--prox-search-pick-steps", "-1"),
-                                           ("--prox-search-pick-steps", "2.5"), ("--prox-search-consensus", "1.5"),
-                                           ("--prox-search-consensus", "high"),
-                                           ("--prox-search-consensus-lambda", "0"), ("--prox-search-refine", "0"),
-                                           ("--prox-search-refine", "1.5"), ("--prox-search-refine", "edges"),
-                                           ("--prox-search-refine", "automatic"),
-                                           ("--prox-search-refine-iters", "0"), ("--prox-search-refine-rounds", "0")])
-def test_bad_search_floor_settings_are_a_usage_error(tmp_path, photo, option, value):
-    """--prox-search-lambda-min: a positive number; --prox-search-fallback: in [0, 1];
-    --prox-search-pick-steps: a whole number >= 0; --prox-search-consensus: in [0, 1] or
-    'none'; --prox-search-consensus-lambda: positive; --prox-search-refine: in (0, 1], 'none' or 'auto';
-    --prox-search-refine-iters, --prox-search-refine-rounds: at least 1; else exit 2 before any work."""
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", option, value)
-    assert result.exit_code == 2 and option in result.output
+@pytest.mark.parametrize("settings, reason", [
+    ({"prox": {"search_lambda_min": 0}}, "search_lambda_min must be positive"),
+    ({"prox": {"search_fallback": 1.5}}, "search_fallback must be in [0, 1]"),
+    ({"prox": {"search_decays": [1.1, 0.9]}}, "search_decays must be one or more values >= 1"),
+    ({"prox": {"search_refine": 0}}, "search_refine must be"),
+    ({"prox": {"search_refine_rounds": 0}}, "search_refine_rounds must be at least 1"),
+    ({"dps": {"sampler": "euler"}}, "dps sampler must be"),
+    ({"prox": {"no_such_setting": 1}}, "no_such_setting"),
+    ([1, 2], "expected a JSON object"),
+])
+def test_bad_config_file_is_a_usage_error(tmp_path, photo, settings, reason):
+    """A --config file with a setting out of range, an unknown field or no object: exit 2 with
+    the file and the reason on one line, before any work."""
+    path = _settings(tmp_path / "bad.json", settings)
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--config", path)
+    assert result.exit_code == 2 and f"--config {path}" in result.output and reason in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_missing_or_broken_config_file_is_a_usage_error(tmp_path, photo):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    for path in (tmp_path / "missing.json", broken):
+        result = _invoke("deblur", photo, "-o", tmp_path / "out", "--config", path)
+        assert result.exit_code == 2 and f"--config {path}" in result.output
 
 
 def test_bad_option_value_is_a_usage_error(tmp_path, photo):
-    result = _invoke("deblur", photo, "-o", tmp_path, "--sampler", "euler")
+    result = _invoke("deblur", photo, "-o", tmp_path, "--method", "euler")
     assert result.exit_code == 2 and "Invalid value" in result.output
 
 
-@pytest.mark.parametrize("decays", ["1.1,fast", "1.1,0.9", ""])
-@pytest.mark.parametrize("option", ["--prox-search-decays", "--prox-search-fallback-decays"])
-def test_bad_search_decays_are_a_usage_error(tmp_path, photo, decays, option):
-    """--prox-search-decays, --prox-search-fallback-decays: numbers >= 1 separated by commas,
-    else exit 2 before any work."""
-    result = _invoke("deblur", photo, "-o", tmp_path / "out", option, decays)
-    assert result.exit_code == 2 and option in result.output
-    assert not (tmp_path / "out").exists()
+@pytest.mark.parametrize("command", ["deblur", "turbulence"])
+def test_help_offers_at_most_twenty_options(command):
+    result = _invoke(command, "--help")
+    options = [line for line in result.output.splitlines() if line.startswith("  -")]
+    assert result.exit_code == 0 and 10 <= len(options) <= 20, options
+
+
+def test_config_of_an_output_repeats_the_run_and_options_override_it(tmp_path, photo, tiny_priors):
+    """An output's <stem>_config.json given back with --config runs the same settings (the
+    same record and the same restored file); an option typed beside it wins."""
+    first, again, seeded = tmp_path / "first", tmp_path / "again", tmp_path / "seeded"
+    settings = _settings(tmp_path / "s.json", {"prox": {"search_decays": [1.1], "search_refine": None}, "seed": 4})
+    common = ("--image-prior", tiny_priors["image"], "--kernel-prior", tiny_priors["kernel"], "-q")
+    result = _invoke("deblur", photo, "-o", first, "--kernel-size", 8, "--prox-steps", 2, "--config", settings,
+                     "--device", "cpu", *common)
+    assert result.exit_code == 0, result.output
+    record = json.loads((first / "photo_config.json").read_text())
+    assert record["config"]["seed"] == 4 and record["config"]["prox"]["search_decays"] == [1.1]
+    result = _invoke("deblur", photo, "-o", again, "--config", first / "photo_config.json", *common)
+    assert result.exit_code == 0, result.output
+    repeated = json.loads((again / "photo_config.json").read_text())
+    assert repeated["config"] == record["config"]
+    assert (again / "photo_restored.png").read_bytes() == (first / "photo_restored.png").read_bytes()
+    result = _invoke("deblur", photo, "-o", seeded, "--config", first / "photo_config.json", "--seed", 9, *common)
+    assert result.exit_code == 0, result.output
+    changed = json.loads((seeded / "photo_config.json").read_text())["config"]
+    assert changed["seed"] == 9 and {**changed, "seed": 4} == record["config"]
 
 
 @pytest.mark.parametrize("command", ["deblur", "turbulence", "simulate", "demo"])

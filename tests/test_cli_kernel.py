@@ -171,7 +171,7 @@ def test_kernel_larger_than_the_photo_fails_the_photo(tmp_path, photo):
 
 def test_known_kernel_with_dps_and_circular_border_options(tmp_path, photo, tiny_priors):
     """--method dps with --kernel: the non-blind DPS path, the given kernel written back;
-    --border circular on a size the network does not accept: the photo fails with a reason."""
+    a circular border (from --config) on a size the network does not accept: the photo fails with a reason."""
     np.save(tmp_path / "k.npy", KERNEL)
     out = tmp_path / "dps"
     result = _invoke("deblur", photo, "-o", out, "--kernel", tmp_path / "k.npy", "--method", "dps", "--steps", 2,
@@ -184,7 +184,9 @@ def test_known_kernel_with_dps_and_circular_border_options(tmp_path, photo, tiny
 
     odd = tmp_path / "odd.png"
     Image.open(photo).crop((0, 0, 30, 30)).save(odd)
-    result = _invoke("deblur", odd, "-o", tmp_path / "circ", "--kernel", tmp_path / "k.npy", "--border", "circular",
+    circular = tmp_path / "circular.json"
+    circular.write_text(json.dumps({"prox": {"border": "circular"}}))
+    result = _invoke("deblur", odd, "-o", tmp_path / "circ", "--kernel", tmp_path / "k.npy", "--config", circular,
                      "--prox-steps", 2, "--device", "cpu", "-q")
     assert result.exit_code == 1, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

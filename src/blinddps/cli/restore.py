@@ -8,12 +8,14 @@ an output folder that cannot be written, a prior that cannot be loaded).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 import numpy as np
 import torch
 from PIL import Image
@@ -29,7 +31,6 @@ from ..priors.bundle import BUNDLED, PriorNotFoundError
 from ..solvers import SamplingDivergedError, StepInfo
 from .. import tasks
 from ..tasks import RestoreConfig, RestoreResult, restore
-from ..tasks.config import KERNEL_SEARCHES, REFINE_AUTO, ProxSettings, parse_decays
 from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
                      friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
 
@@ -275,115 +276,39 @@ PRIOR_HELP = ("Bundled name ({}), or a checkpoint path (ours, the paper's {}, or
 
 
 def restore_options(func):
-    """Options shared by `deblur` and `turbulence` (and the prior options of `demo`)."""
+    """Options shared by `deblur` and `turbulence`: the everyday ones. Every other setting
+    (the samplers' and the kernel search's) comes from --config FILE, the JSON that each
+    output records."""
     options = [
         click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
                      help="Output folder (created if missing)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="Settings from a JSON file: an output's <stem>_config.json (repeats that run) or a "
+                          "RestoreConfig as JSON, any subset of its fields; options given here override it."),
         click.option("--kernel-size", type=click.IntRange(3, 512), default=None,
                      help="Side of the unknown blur kernel in pixels [default: the bundled kernel prior's size, "
                           "64 for kernel-64, 32 for kernel-32; 64 for other priors]."),
-        click.option("--steps", type=click.IntRange(1, 1000), default=100, show_default=True,
-                     help="Diffusion steps of --method dps (more: slower, usually better)."),
-        click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True),
-        click.option("--step-size", type=click.Choice(["sqrt_abar", "constant"]), default="sqrt_abar",
-                     show_default=True, help="Guidance step rule: released code (sqrt_abar) or the paper's text."),
-        click.option("--zeta", type=click.FloatRange(0, min_open=True), default=None,
-                     help="Guidance step size [default: 500 / steps]."),
-        click.option("--zeta-kernel", type=click.FloatRange(0), default=1.0, show_default=True,
-                     help="Extra factor on the kernel's guidance step."),
-        click.option("--kernel-sparsity", type=click.FloatRange(0), default=1.0, show_default=True,
-                     help="Weight of an l1 sparsity prior on the kernel (0: off)."),
-        click.option("--kernel-centring", type=click.FloatRange(0), default=0.1, show_default=True,
-                     help="Weight of a penalty on the kernel's centre of mass away from its origin (0: off)."),
-        click.option("--padding", type=click.Choice(["reflect", "circular", "zeros"]), default="reflect",
-                     show_default=True, help="Blur boundary condition."),
         click.option("--max-size", type=click.IntRange(0), default=512, show_default=True,
                      help="Photos with a longer side are restored, and written, at this size (0: no limit)."),
         click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Posterior samples: writes their mean and a per-pixel std map."),
-        click.option("--record-every", type=click.IntRange(0), default=0, show_default=True,
-                     help="Save a strip of the estimate every N steps (0: off)."),
-        click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
-                     help="Sampler: dps (BlindDPS, the paper's), prox (proximal: priors as denoisers, "
-                          "closed-form data steps, 20 steps; turbulence: the blur only, no tilt field), auto (prox)."),
-        click.option("--prox-steps", type=click.IntRange(1, 1000), default=20, show_default=True,
-                     help="Network evaluations of the proximal sampler."),
-        click.option("--border", type=click.Choice(["valid", "circular"]), default="valid", show_default=True,
-                     help="Proximal sampler's border model: valid (as a camera: no border assumed) or circular."),
         click.option("--noise", type=click.FloatRange(0), default=None,
                      help="Measurement noise std in [0, 1] (proximal sampler) [default: estimated from the photo]."),
-        click.option("--prox-search", type=click.Choice(list(KERNEL_SEARCHES)), default=ProxSettings.search,
-                     show_default=True,
-                     help="Blind proximal sampler: how it finds the kernel (none: its own kernel step from the "
-                          "delta; l0 / prox / prox-l0: a coarse-to-fine search first, Pan-L0's loop with that latent image)."),
-        click.option("--prox-search-denoise/--no-prox-search-denoise", default=ProxSettings.search_denoise,
-                     show_default=True,
-                     help="Search the kernel on the photo denoised by --prox-search-prior first."),
-        click.option("--prox-search-refit/--no-prox-search-refit", default=ProxSettings.search_refit,
-                     show_default=True, help="Search again at the size the found kernel fills, when it is much "
-                                             "smaller than --kernel-size."),
-        click.option("--prox-search-prior", default=ProxSettings.search_prior, show_default=True,
-                     help="Image prior (bundled name or file) of the blind kernel search; '' : --image-prior."),
-        click.option("--prox-search-views", type=click.IntRange(1, 4), default=ProxSettings.search_views,
-                     show_default=True, help="Views of the photo the kernel search runs on (1: as is; 2: also "
-                                             "transposed; 4: also rotated by 180 degrees), their kernels merged."),
-        click.option("--prox-search-lambda", type=click.FloatRange(min=0, min_open=True),
-                     default=ProxSettings.search_lambda, show_default=True,
-                     help="Lambda of the restoration with a found kernel (larger: more forgiving of its errors)."),
-        click.option("--prox-search-decays", callback=_decays, show_default=True,
-                     default=",".join(f"{d:g}" for d in ProxSettings.search_decays),
-                     help="Pan's lambda decays, comma-separated: one kernel search and restoration each, the "
-                          "kernel whose restoration fits the photo best kept."),
-        click.option("--prox-search-lambda-min", type=click.FloatRange(min=0, min_open=True),
-                     default=ProxSettings.search_lambda_min, show_default=True,
-                     help="Floor of Pan's latent weights in the search of kernels over 48 px (larger: the latent "
-                          "image stays sharper, which keeps the kernel from shrinking)."),
-        click.option("--prox-search-fallback", type=click.FloatRange(0, 1), default=ProxSettings.search_fallback,
-                     show_default=True,
-                     help="When the kept kernel's views agree less than this (MNC), search again at Pan's floor of "
-                          "the latent weights and keep that (0: never)."),
-        click.option("--prox-search-fallback-decays", callback=_decays, show_default=True,
-                     default=",".join(f"{d:g}" for d in ProxSettings.search_fallback_decays),
-                     help="Pan's lambda decays of the fallback's searches, comma-separated."),
-        click.option("--prox-search-consensus", callback=_fraction_or_none(), show_default=True,
-                     default="none" if ProxSettings.search_consensus is None else f"{ProxSettings.search_consensus:g}",
-                     help="When the kept kernel agrees at least this well (mean MNC) with the other kernels "
-                          "searched in its round, restore at --prox-search-consensus-lambda ('none': never)."),
-        click.option("--prox-search-consensus-lambda", type=click.FloatRange(min=0, min_open=True),
-                     default=ProxSettings.search_consensus_lambda, show_default=True,
-                     help="Lambda of the restoration with a kernel the searches agree on."),
-        click.option("--prox-search-refine", callback=_fraction_or_none(open_low=True, auto=True), show_default=True,
-                     default="auto",
-                     help="Refit the found kernel to its restoration on this share of the strongest gradients, "
-                          "then restore again ('none': keep the found kernel; 'auto': "
-                          f"{REFINE_AUTO[False]:g} for deblur, none for turbulence, where it lost)."),
-        click.option("--prox-search-refine-iters", type=click.IntRange(1, 10000),
-                     default=ProxSettings.search_refine_iters, show_default=True,
-                     help="Iterations of each refit (from the found kernel; many drift)."),
-        click.option("--prox-search-refine-rounds", type=click.IntRange(1, 100),
-                     default=ProxSettings.search_refine_rounds, show_default=True,
-                     help="Refit-and-restore rounds (each one full restoration more)."),
-        click.option("--prox-search-pick-steps", type=click.IntRange(0, 1000), default=ProxSettings.search_pick_steps,
-                     show_default=True,
-                     help="Rank the searched kernels by restorations of this many steps, then restore the kept one "
-                          "in full (0: every kernel restored in full)."),
-        click.option("--prox-search-trust", type=click.FloatRange(0, 1), default=ProxSettings.search_trust,
-                     help="With several views: when their kernels agree at least this well (MNC), the kernel is "
-                          "trusted as known (restored at --prox-lambda). Default: never."),
-        click.option("--prox-search-steps", type=click.IntRange(1, 1000), default=ProxSettings.search_steps,
-                     show_default=True, help="Network evaluations of each latent image of the prox / prox-l0 search."),
-        click.option("--prox-kernel-prior-t", type=click.IntRange(0, 999), default=ProxSettings.kernel_prior_t,
-                     show_default=True,
-                     help="The search's kernel steps denoised by --kernel-prior at this timestep (0: not used)."),
+        click.option("--method", type=click.Choice(["auto", "dps", "prox"]), default="auto", show_default=True,
+                     help="Sampler: prox (proximal: priors as denoisers, closed-form data steps; turbulence: the "
+                          "blur only, no tilt field), dps (BlindDPS, the paper's), auto (prox)."),
+        click.option("--prox-steps", type=click.IntRange(1, 1000), default=20, show_default=True,
+                     help="Network evaluations of the proximal sampler."),
+        click.option("--steps", type=click.IntRange(1, 1000), default=100, show_default=True,
+                     help="Diffusion steps of --method dps (more: slower, usually better)."),
         click.option("--image-prior", default="natural-rgb", show_default=True,
                      help=PRIOR_HELP.format("natural-rgb", "ffhq_10m.pt")),
         click.option("--kernel-prior", default="kernel-64", show_default=True,
                      help=PRIOR_HELP.format("kernel-64; kernel-32 for kernels up to 32 px", "kernel_checkpoint.pt")
                      + " 'uniform': no kernel prior."),
+        click.option("--record-every", type=click.IntRange(0), default=0, show_default=True,
+                     help="Save a strip of the estimate every N steps (0: off)."),
         seed_option, device_option, threads_option,
-        click.option("--autocast/--no-autocast", default=None,
-                     help="bfloat16 autocast of the networks (CUDA, CPUs with native bf16) [default: on for the "
-                          "proximal sampler where the hardware has native bf16, off for dps]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, notes or summary; errors still show."),
     ]
     for option in reversed(options):
@@ -391,49 +316,44 @@ def restore_options(func):
     return func
 
 
-def _fraction_or_none(open_low: bool = False, auto: bool = False):
-    """A click callback: 'none' -> None; 'auto' -> 'auto' (when allowed: the task decides);
-    else a number in [0, 1] ((0, 1] when open_low)."""
-    span = "(0, 1]" if open_low else "[0, 1]"
-    words = "'none' or 'auto'" if auto else "'none'"
-
-    def parse(ctx, param, value: str) -> float | str | None:
-        word = None if value is None else str(value).strip().lower()
-        if word is None or word == "none":
-            return None
-        if auto and word == "auto":
-            return "auto"
-        try:
-            number = float(value)
-        except ValueError:
-            number = float("nan")  # fails both bounds below
-        if not ((0 < number) if open_low else (0 <= number)) or not number <= 1:
-            raise click.BadParameter(f"expected a number in {span} or {words}, got {value!r}")
-        return number
-    return parse
-
-
-def _decays(ctx, param, value: str) -> tuple[float, ...]:
-    """--prox-search-decays / --prox-search-fallback-decays "1.1,1.032" -> (1.1, 1.032)
-    (`tasks.config.parse_decays`)."""
+def read_config_file(path: str) -> dict:
+    """The flat options (`RestoreConfig.options`) of a settings file: an output record (its
+    "config") or a RestoreConfig as JSON, any subset of its fields. UserError (exit code 2)
+    with the reason for a bad file."""
     try:
-        return parse_decays(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        data = data.get("config", data) if "command" in data else data
+        return RestoreConfig.from_dict(data).options()
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"--config {path}: {one_line(exc)}") from exc
 
 
-def make_config(device: str, autocast: bool, quiet: bool, threads: int = 0, tilt_prior: str = "tilt",
-                zeta_tilt: float = 1.0, turbulence: bool = False, **options) -> RestoreConfig:
-    """The RestoreConfig of the command-line options for deblurring or turbulence, device
-    and the task's automatic values resolved (and the thread count set)."""
+def given_options(options: dict) -> dict:
+    """The options the user typed on the command line (not left at their defaults)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return options
+    return {k: v for k, v in options.items()
+            if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+
+
+def make_config(device: str, quiet: bool, threads: int = 0, config_file: str | None = None,
+                turbulence: bool = False, autocast: bool | None = None, **options) -> RestoreConfig:
+    """The RestoreConfig of the command line for deblurring or turbulence: the --config file's
+    settings (if any) with the options typed on the command line over them, the device and
+    the task's automatic values resolved (and the thread count set)."""
     apply_threads(threads)
-    dev = resolve_device(device)
-    if autocast and not native_bf16(dev):
-        autocast = False
+    options = {"device": device, "autocast": autocast, **options}
+    if config_file:
+        options = {**read_config_file(config_file), **given_options(options)}
+    dev = resolve_device(options["device"])
+    if options.get("autocast") and not native_bf16(dev):
+        options["autocast"] = False
         if not quiet:
-            say("note: --autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
-    return RestoreConfig.from_options(device=str(dev), autocast=autocast, tilt_prior=tilt_prior, zeta_tilt=zeta_tilt,
-                                      **options).resolved(turbulence)
+            say("note: autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
+    return RestoreConfig.from_options(**{**options, "device": str(dev)}).resolved(turbulence)
 
 
 def read_kernel_file(path: str) -> torch.Tensor:
@@ -481,6 +401,7 @@ def deblur_command(images, outdir, quiet, kernel_file, **options):
       blinddps deblur photo.jpg -o out --kernel shake.npy
       blinddps deblur shots/ -o out --steps 200 --samples 4 --device cuda
       blinddps deblur face.png -o out --image-prior ffhq_10m.pt --kernel-prior kernel_checkpoint.pt
+      blinddps deblur photo.jpg -o again --config out/photo_config.json   (repeats a run)
     """
     kernel = read_kernel_file(kernel_file) if kernel_file else None
     config = make_config(quiet=quiet, **options)
@@ -492,8 +413,6 @@ def deblur_command(images, outdir, quiet, kernel_file, **options):
 @restore_options
 @click.option("--tilt-prior", default="tilt", show_default=True,
               help=PRIOR_HELP.format("tilt", "tilt_checkpoint.pt") + " 'uniform': no tilt prior.")
-@click.option("--zeta-tilt", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Extra factor on the tilt field's guidance step.")
 @friendly_errors
 def turbulence_command(images, outdir, quiet, **options):
     """Imaging through turbulence: estimate the photo, a blur kernel and (with --method dps) a tilt field.

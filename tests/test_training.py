@@ -50,7 +50,7 @@ def test_time_limit_checkpoints_between_checkpoints_and_resumes_exactly(tmp_path
     resumed = Trainer(tiny_config(tmp_path / "limited", steps=6), progress=False)
     resumed.resume()
     assert resumed.step == 3
-    # The folder may move between sessions (to a GPU machine and back): resume does not care.
+    # The folder may move before a resume (to a GPU machine and back): resume does not care.
     (tmp_path / "limited").rename(tmp_path / "moved")
     resumed = Trainer(tiny_config(tmp_path / "moved", steps=6), progress=False)
     resumed.resume()

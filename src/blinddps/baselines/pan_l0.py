@@ -61,9 +61,8 @@ class PanL0Params:
     the kernel step sees only the latent's strongest gradients, at least r K pixels per
     orientation bin at a level with a K x K kernel (`select_edges`; Cho & Lee 2009 use r = 2),
     that count multiplied by edge_growth after each alternation (more edges as the latent
-    sharpens; Cho & Lee lower their threshold likewise). In the product's search with 64 px
-    blur, r = 4 found kernels as well as a higher lambda floor did and no better together with
-    it, so it stays off (benchmarks/results/blind-kernel-trials.md, seventh session).
+    sharpens; Cho & Lee lower their threshold likewise). Off in the product's search: with 64 px
+    blur r = 4 tied with the higher lambda floor and added nothing to it (EXPERIMENTS.md section 4).
     """
 
     lambda_pixel: float = 4e-3

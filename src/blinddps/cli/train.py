@@ -44,7 +44,7 @@ DEFAULT_PRIOR = {"kernel": "kernel-64", "image": "natural-rgb", "tilt": "tilt"}
 @click.option("--init-from", default="", help="Start from a bundled prior name or prior file (weights and EMA; "
               "a fresh optimiser).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Minutes to train in this session; then checkpoint and stop (continue with --resume).")
+              help="Minutes to train in this run; then checkpoint and stop (continue with --resume).")
 @seed_option
 @device_option
 @quiet_option

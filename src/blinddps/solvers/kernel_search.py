@@ -6,8 +6,8 @@ methods escape it with a coarse-to-fine pyramid and a latent image that favours 
 (Pan et al. 2014: an L0 prior on gradients). This module keeps that loop
 (`baselines.pan_l0.pan_l0_kernel`) and lets the priors in at three places:
 
-- the input: y denoised by one call of the image prior first (the default, and what made the
-  kernels good enough to deblur: noise, not the loop, was what spoilt Pan's kernels on photos);
+- the input: y denoised by one call of the image prior first (the default: on photos noise,
+  not the loop, is what spoils Pan's kernels);
 - the latent image: the proximal sampler's non-blind restoration of the level's image with
   the current kernel (`image_prior` as the denoiser; it removes the noise that Pan's L0
   latent keeps), optionally L0-gradient smoothed (Xu et al. 2011) for Pan's sharp edges;
@@ -39,60 +39,45 @@ LATENTS = ("l0", "prox", "prox-l0")
 # and on the origin) is neither symmetric under transposition nor under the rotation, so each
 # view starts the chaotic coarse-to-fine loop elsewhere; the kernel is mapped back after.
 VIEWS = ((False, False), (True, False), (False, True), (True, True))
-MERGE = "geometric-mean"  # how `merge_kernels` merges the views' kernels (an arithmetic mean before)
+MERGE = "geometric-mean"  # how `merge_kernels` merges the views' kernels (recorded by `to_dict`)
 
 
 @dataclass(frozen=True)
 class KernelSearchConfig:
-    """latent: "l0" (Pan's own latent image), "prox" (the proximal sampler's restoration with
-    the current kernel) or "prox-l0" (that restoration, L0-gradient smoothed).
-    latent_steps, latent_t_start, latent_lam: that restoration's steps, first timestep and
-    lambda (see `ProximalConfig`). kernel_prior_t: timestep at which the kernel prior denoises
-    every kernel estimate (0: the kernel prior is not used). autocast: bf16 network passes.
+    """Settings of the coarse-to-fine kernel search (`KernelSearch`).
+
+    latent: the latent image of each x/k alternation (`LATENTS`): "l0" (default, Pan's own),
+        "prox" (the proximal sampler's restoration with the current kernel) or "prox-l0" (that
+        restoration, L0-gradient smoothed).
+    latent_steps, latent_t_start, latent_lam: that restoration's steps (>= 1, default 6), first
+        timestep (1..999, default 250) and lambda (> 0, default 1.5); see `ProximalConfig`.
+    kernel_prior_t: timestep at which the kernel prior denoises every kernel estimate (0..999;
+        default 0: the kernel prior is not used).
+    autocast: bf16 network passes (default False).
     denoise: search on y denoised first by one call of the image prior at y's estimated noise
-        level (`prior_denoised`): Pan's L0 latent keeps the noise, and the kernel step then fits
-        it (on 8 training photos, noise 0.01: kernel MNC 0.70 -> 0.84, restored 21.7 -> 25.1 dB
-        aligned; benchmarks/results/blind-kernel-trials.md).
-    lambda_pixel: Pan's L0 weight on intensities (the published 4e-3 suits text; on 3 training
-        photos 0 gave MNC 0.785 vs 0.751 and is 8x faster: the pixel term needs an inner loop).
-    large_kernel: kernels larger than this many pixels get a finer pyramid (ratio 0.8 instead
-        of Pan's sqrt(0.5)) and 10 x/k alternations per level instead of 5: on 8 training
-        photos with 64 px blur +1.9 dB (MNC 0.65 -> 0.70), while with 32 px blur the same
-        change cost 0.3 dB (noise 0.01) and 1.0 dB (noise-free).
-    k_thresh: the final kernel keeps the values of at least max / k_thresh (Pan's published 20).
-        On training photos 5 measured better at every size and noise tried (64 px blur: 21.38
-        -> 21.87 dB aligned; 32 px: 24.98 -> 25.34; 19 px noise-free: 26.38 -> 27.16), but on
-        Levin's real camera shake it cut the kernels' faint tails (aligned 28.04 -> 27.04 dB,
-        median error ratio 4.15 -> 7.40): the generator's kernels are not a good enough proxy
-        for this choice, so Pan's value stays (benchmarks/results/blind-kernel-trials.md).
-    refit: after the search, search again at the size the found kernel fills (its extent plus
-        refit_margin pixels at each side, odd), when that is under 3/4 of kernel_size; the result
-        is padded back to kernel_size. A support larger than the blur only adds values to fit the
-        noise, and camera shake is often much smaller than the size asked for (the generator's
-        64 px kernels: median extent 37 px). On 16 training photos with 64 px blur (noise 0.01):
-        MNC 0.677 -> 0.718, 20.90 -> 21.27 dB aligned (k_thresh 20; with k_thresh 5: 0.661 ->
-        0.710, 21.18 -> 21.56, 6 photos up, 3 down by at most 0.55 dB); on 8 with 32 px blur
-        (k_thresh 5) 25.34 -> 25.41 dB. Levin's kernels (13-27 px, searched at their own size)
-        never trigger it. Not the default: on the benchmarks, measured together with the
-        fourth-stage image prior, the kernels' MNC rose on every photo set but aligned PSNR fell
-        (benchmarks/results/README.md), and on 8 training photos through turbulence (Gaussian
-        blur, std 3) it gave MNC 0.870 -> 0.911 but 24.84 -> 24.73 dB.
-    lambda_decay: Pan's latent weights are divided by this after every x/k alternation (the
-        published 1.1, tuned for Pan's pyramid; with the finer pyramid of large kernels the
-        weights reach their floor a third of the way up, 1.032 spreads the decay over all of it).
-    large_lambda_min: the floor of Pan's latent weights for kernels larger than large_kernel
-        (published 1e-4). The finer pyramid's 120 alternations reach 1e-4 a third of the way up;
-        a latent that weak keeps the blur's ramps, and a kernel smaller than the blur then
-        explains the photo as well (the small-kernel collapse). 1e-3 keeps the latent
-        piecewise flat to the end: on 24 training photos with 64 px blur (noise 0.01), one
-        search, MNC 0.700 -> 0.846, 20.38 -> 21.52 dB aligned (3e-4: 21.00, 3e-3: 20.67);
-        with the product's three searches +0.96 ± 0.46 dB on 24 further photos
-        (benchmarks/results/blind-kernel-trials.md, seventh session).
+        level (`prior_denoised`; default True): Pan's L0 latent keeps the noise and the kernel
+        step fits it (kernel MNC 0.70 -> 0.84 on training photos; EXPERIMENTS.md section 3).
+    lambda_pixel: Pan's L0 weight on intensities, >= 0 (default 0; the published 4e-3 suits
+        text: on training photos 0 gave a higher MNC and is 8x faster, without an inner loop).
+    large_kernel: kernels larger than this many pixels (default 48) get a finer pyramid (ratio
+        0.8 instead of sqrt(0.5)) and 10 x/k alternations per level instead of 5 (+1.9 dB with
+        64 px blur on training photos, -0.3 with 32 px; EXPERIMENTS.md section 3).
+    k_thresh: the final kernel keeps the values of at least max / k_thresh, >= 1 (default
+        Pan's 20: 5 gained on training photos but cut the faint tails of Levin's camera shake,
+        28.04 -> 27.04 dB aligned; EXPERIMENTS.md section 3).
+    refit / refit_margin: after the search, search again at the size the found kernel fills
+        (its extent plus refit_margin pixels per side, default 6, odd) when that is under 3/4
+        of kernel_size, the result padded back. Off by default: the kernels' MNC rose on the
+        photo benchmarks but aligned PSNR fell (EXPERIMENTS.md section 3).
+    lambda_decay: Pan's latent weights are divided by this after every x/k alternation, >= 1
+        (default Pan's 1.1; `ProxSettings.search_decays` runs one search per decay).
+    large_lambda_min: the floor of Pan's latent weights for kernels larger than large_kernel,
+        > 0 (default 1e-3; Pan's 1e-4 lets the latent keep the blur's ramps, and a kernel
+        smaller than the blur then explains the photo as well: EXPERIMENTS.md section 4).
     views: how many views of the photo (`VIEWS`: as is, transposed, rotated by 180 degrees,
-        both) the search runs on; their kernels, mapped back, are aligned to the first
-        (`align_kernel`) and merged by their geometric mean, thresholded again at max /
-        k_thresh (`merge_kernels`). The loop is chaotic in its start: each view's kernel
-        carries its own errors, and what the views share is more likely the blur.
+        both) the search runs on, 1-4 (default 1); their kernels, mapped back and aligned to the
+        first, are merged by their geometric mean (`merge_kernels`): the loop is chaotic in its
+        start, and what the views share is more likely the blur.
     """
 
     latent: str = "l0"
@@ -131,7 +116,7 @@ class KernelSearchConfig:
 
     def to_dict(self) -> dict:
         """The fields, and with several views how their kernels are merged (so that a record,
-        or a bench cache key, of a merge that changes is not mistaken for the new one)."""
+        or a bench cache key, made with another merge is not mistaken for this one)."""
         return {**asdict(self), **({"merge": MERGE} if self.views > 1 else {})}
 
 

@@ -74,7 +74,7 @@ class Trainer:
         self.process = VPProcess(self.diffusion)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
-        self.wall_seconds = 0.0  # training time summed over resumed sessions
+        self.wall_seconds = 0.0  # training time summed over the first run and every resume
         self._clock = time.perf_counter()
         self.ddp = self._wrap(self.model)
 
@@ -119,11 +119,11 @@ class Trainer:
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
         state = torch.load(path, map_location=self.device, weights_only=True)
         saved = state["config"]
-        # The target steps and the save cadence may change between sessions, and the folder may
+        # The target steps and the save cadence may change when a run is resumed, and the folder may
         # have moved (copied to a GPU machine and back); everything else must match.
-        session_only = ("steps", "checkpoint_every", "preview_every", "out", "init_from", "autocast",
-                        "warmup", "lr_decay", "min_lr_ratio")
-        mine = {k: v for k, v in self.config.to_dict().items() if k not in session_only}
+        per_run = ("steps", "checkpoint_every", "preview_every", "out", "init_from", "autocast",
+                   "warmup", "lr_decay", "min_lr_ratio")
+        mine = {k: v for k, v in self.config.to_dict().items() if k not in per_run}
         theirs = {k: v for k, v in saved.items() if k in mine}
         if theirs != {k: mine[k] for k in theirs}:
             diff = sorted(k for k in theirs if theirs[k] != mine[k])
@@ -183,7 +183,7 @@ class Trainer:
             e.lerp_(p.detach(), 1 - decay)
 
     def _out_of_time(self, deadline: float | None) -> bool:
-        """Whether this session's time limit has passed; every rank gets rank 0's answer, so all
+        """Whether this run's time limit has passed; every rank gets rank 0's answer, so all
         stop after the same step (a rank that stopped alone would hang the others' all-reduce)."""
         if deadline is None:
             return False
@@ -195,7 +195,7 @@ class Trainer:
         return bool(flag.item())
 
     def run(self, time_limit: float | None = None) -> Path:
-        """Train until `config.steps`, or until `time_limit` seconds of this session have passed
+        """Train until `config.steps`, or until `time_limit` seconds of this run have passed
         (then checkpoint and return, so that `--resume` continues exactly there)."""
         cfg = self.config
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc=f"train {cfg.kind}",

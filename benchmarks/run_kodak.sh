@@ -4,6 +4,8 @@
 # image j), reflect borders, Gaussian noise std 0.01 in [0, 1] (0.02 in [-1, 1]), every method.
 #   1. Kodak24 (24 images)           -> benchmarks/results/kodak24/
 #   2. CBSD68, first 8 images       -> benchmarks/results/cbsd68-8/
+# The BlindDPS references in benchmarks/results/RESULTS.md are this command with the priors of
+# 2026-11-27 (their folders are at commit 595c1c5); the product's rows: benchmarks/run_prox.sh.
 #
 #   benchmarks/run_kodak.sh                      # 2 processes (torchrun), 1 thread each
 #   NPROC=1 THREADS=2 benchmarks/run_kodak.sh    # one process

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Levin et al. 2009 blind-deblurring benchmark: all 32 cases (4 grey 255x255 images x 8 real
 # camera-shake kernels, 13..27 px), the provided noise-free circular blurs, every method.
-# Results: benchmarks/results/levin09/ (see benchmarks/README.md).
+# Results: benchmarks/results/levin09/ (see benchmarks/README.md). The BlindDPS reference in
+# benchmarks/results/RESULTS.md is this command with the priors of 2026-11-27 (its folder is at
+# commit 595c1c5); the product's rows: benchmarks/run_prox.sh.
 #
 #   benchmarks/run_levin.sh                      # 2 processes (torchrun), 1 thread each
 #   NPROC=1 THREADS=2 benchmarks/run_levin.sh    # one process

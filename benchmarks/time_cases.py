@@ -1,6 +1,6 @@
 """Time the blind product on named cases of a benchmark run, one photo at a time on N threads.
 
-    python benchmarks/time_cases.py benchmarks/results/kodak24-prox-refit/bench_config.json \
+    python benchmarks/time_cases.py benchmarks/results/kodak24-blind/bench_config.json \
         kodim19,kodim01 --threads 2
 
 The bench runs two photos side by side on one core each (a throughput setting); a user runs

@@ -9,7 +9,7 @@ tilt fields (2, H, W) in pixels.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -17,35 +17,23 @@ import torch.nn.functional as F
 
 from ..devices import native_bf16
 from ..metrics.kernel import kernel_mnc
-from ..physics import Blur, Turbulence, pad_kernel_to
+from ..physics import Blur, Turbulence
 from ..physics.solves import Domain
 from ..priors import DiffusionPrior
 from ..priors.prior import pad_to_multiple
-from ..priors.bundle import load_prior
-from ..priors.transforms import ImageTransform, KernelTransform, TiltTransform
-from ..solvers import BlindDPS, KernelSparsity, SolverConfig, StepInfo, Unknown
+from ..priors.transforms import ImageTransform
+from ..solvers import BlindDPS, StepInfo, Unknown
 from ..baselines.pan_l0 import PanL0Params
 from ..solvers.kernel_search import KernelSearchConfig, refine_kernel, search_kernel
-from ..solvers.proximal import ProximalConfig, ProximalSampler, timesteps
-from ..solvers.guidance import KernelCentring, Sum
+from ..solvers.proximal import ProximalConfig, ProximalSampler
 from .config import RestoreConfig
+from .dps_setup import fit_kernel_size, kernel_regularisers, dps_unknowns, dps_config
+from .kernels import check_sizes, check_kernel, fit_known_kernel
+from .priors import load_priors, load_task_prior
+from .progress import RunProgress
+from .result import RestoreResult, package_result
 
 
-@dataclass
-class RestoreResult:
-    """image: (1, C, H, W) in [0, 1] (the mean over samples); std: per-pixel std over
-    samples (1, C, H, W) or None; kernel: (K, K) summing to 1 (of the first sample);
-    tilt: (2, H, W) pixels or None; frames: the recorded estimates of the first sample, each
-    {"image": (1, C, H, W) in [0, 1], cropped like `image`, "kernel": (K, K) summing to 1, and
-    "tilt": (2, H, W) pixels for turbulence}; info: nfe, seconds, ..."""
-
-    image: torch.Tensor
-    kernel: torch.Tensor
-    std: torch.Tensor | None = None
-    tilt: torch.Tensor | None = None
-    kernels: torch.Tensor | None = None
-    frames: list = field(default_factory=list)
-    info: dict = field(default_factory=dict)
 
 
 def _as_batch(image: torch.Tensor) -> torch.Tensor:
@@ -57,82 +45,18 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
     return image.float().clamp(0, 1)
 
 
-CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
 
 
-def load_task_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
-    """One prior by bundled name or path, checked to have the channel count its kind needs."""
-    prior = load_prior(name, kind=kind, device=device, respacing=respacing)
-    if prior.channels != CHANNELS[kind]:
-        raise ValueError(f"{name}: the network has {prior.channels} channel(s) but {'an' if kind == 'image' else 'a'} "
-                         f"{kind} prior needs {CHANNELS[kind]}: wrong checkpoint?")
-    return prior
 
 
-def load_priors(config: RestoreConfig, turbulence: bool = False,
-                loader: Callable[[str, str, str, str], DiffusionPrior] = load_task_prior) -> dict[str, DiffusionPrior]:
-    """Every prior the task needs, by the names in config, respaced for DPS (config.dps).
-
-    A kernel or tilt prior named "uniform" is left out (that unknown then follows the
-    guidance gradient alone).  loader(kind, name, device, respacing) loads one prior."""
-    steps = config.dps.respacing
-    names = {"image": config.image_prior, "kernel": config.kernel_prior}
-    if turbulence:
-        names["tilt"] = config.tilt_prior
-    return {kind: loader(kind, name, config.device, steps)
-            for kind, name in names.items() if not (name == "uniform" and kind != "image")}
 
 
-def _unknowns(priors, config: RestoreConfig, shape: tuple[int, int], tilt: bool) -> dict[str, Unknown]:
-    h, w = shape
-    k = config.kernel_size
-    unknowns = {"image": Unknown((3, h, w), ImageTransform(), priors["image"]),
-                "kernel": Unknown((1, k, k), KernelTransform(), priors.get("kernel"), step_scale=config.dps.zeta_kernel)}
-    if tilt:
-        unknowns["tilt"] = Unknown((2, h, w), priors["tilt"].transform if "tilt" in priors else TiltTransform(),
-                                   priors.get("tilt"), step_scale=config.dps.zeta_tilt)
-    return unknowns
 
 
-def _check_sizes(image: torch.Tensor, config: RestoreConfig) -> None:
-    h, w = image.shape[-2:]
-    if config.kernel_size < 3:
-        raise ValueError(f"kernel size must be at least 3, got {config.kernel_size}")
-    if config.kernel_size > min(h, w):
-        raise ValueError(f"kernel size {config.kernel_size} is larger than the image ({w}x{h})")
 
 
-def check_kernel(kernel: torch.Tensor) -> torch.Tensor:
-    """A user's known kernel (K, K) or (1, 1, K, K), any non-negative scale -> (K, K) float32
-    summing to 1; ValueError with the reason for anything else."""
-    k = torch.as_tensor(kernel)
-    if k.dim() == 4 and k.shape[:2] == (1, 1):
-        k = k[0, 0]
-    if k.dim() != 2:
-        raise ValueError(f"a kernel must be a 2-D array (K, K), got shape {tuple(k.shape)}")
-    if min(k.shape) < 1:
-        raise ValueError("the kernel is empty")
-    k = k.double()
-    if not torch.isfinite(k).all():
-        raise ValueError("the kernel contains NaN or Inf values")
-    if (k < 0).any():
-        raise ValueError(f"the kernel has negative values (min {float(k.min()):.3g}): a blur kernel is non-negative")
-    if float(k.sum()) <= 0:
-        raise ValueError("the kernel is all zeros")
-    return (k / k.sum()).float()
 
 
-def fit_known_kernel(kernel: torch.Tensor, scale: float) -> torch.Tensor:
-    """A checked kernel (Kh, Kw) summing to 1 -> square (K, K), K = max(Kh, Kw) (zero-padded
-    around its origin: the same blur), resampled by `scale` when the photo was down-scaled to
-    max_size (the blur shrinks with the photo), still non-negative and summing to 1."""
-    kernel = pad_kernel_to(kernel, max(kernel.shape))
-    if scale >= 1:
-        return kernel
-    size = max(1, round(kernel.shape[-1] * scale))
-    size += (size % 2 == 0) and kernel.shape[-1] % 2 == 1  # keep an odd kernel odd (a centred origin)
-    small = F.interpolate(kernel[None, None].double(), size=(size, size), mode="area")[0, 0].clamp_min(0)
-    return (small / small.sum()).float()
 
 
 def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, turbulence: bool = False,
@@ -158,7 +82,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
             raise ValueError(f"the kernel {tuple(kernel.shape)} is larger than the image {tuple(y01.shape[-2:])}")
     if config.sampler_name() == "prox":
         if kernel is None:
-            _check_sizes(y01, config)
+            check_sizes(y01, config)
         result = _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
         if turbulence:
             result.info["tilt"] = TILT_NOT_ESTIMATED
@@ -166,32 +90,23 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     priors = priors or load_priors(config, turbulence)
     if kernel is not None:
         return _restore_dps_known(y01, channels, scale, config, kernel, callback, priors, start)
-    config = _fit_kernel_size(config, priors)
-    _check_sizes(y01, config)
+    config = fit_kernel_size(config, priors)
+    check_sizes(y01, config)
     multiple = priors["image"].network.config.spatial_multiple
     if turbulence and "tilt" in priors:
         multiple = max(multiple, priors["tilt"].network.config.spatial_multiple)
     y, (h, w) = pad_to_multiple(y01.expand(1, 3, *y01.shape[-2:]).to(config.device), multiple)
     y = y * 2 - 1
     operator = (Turbulence if turbulence else Blur)(padding=config.dps.padding)
-    regs = _kernel_regularisers(config)
-    solver = BlindDPS(operator, _unknowns(priors, config, y.shape[-2:], turbulence),
+    regs = kernel_regularisers(config)
+    solver = BlindDPS(operator, dps_unknowns(priors, config, y.shape[-2:], turbulence),
                       dps_config(config), regs)
     n = config.samples
     gens = sample_generators(config)
     result = solver.solve(y.expand(n, *y.shape[1:]), generator=gens, callback=callback)
-    return _package(result, channels, (h, w), n, {
+    return package_result(result, channels, (h, w), n, {
         "method": "dps", "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": config.kernel_size})
-
-
-# Why the proximal sampler's turbulence result has no tilt field.  y = k * warp(x, tilt): the
-# displaced photo u = warp(x, tilt) is itself a natural photo, and the turbulence's tilts (about
-# half a pixel, smooth over tens of pixels) leave no trace an image prior could tell from the
-# scene, so one frame fixes k and u, not the tilt.  The sampler restores u: the blur removed, the
-# displacement left in place (as Pan-L0 and the bench's oracles with a known kernel do).
-TILT_NOT_ESTIMATED = ("not estimated: the proximal sampler removes the blur and leaves the turbulence's "
-                      "displacement in place (one frame does not fix it); method 'dps' estimates a tilt field")
 
 
 def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
@@ -206,16 +121,22 @@ def _restore_dps_known(y01, channels, scale, config: RestoreConfig, kernel, call
     known = {"kernel": kernel.to(config.device)[None, None]}
     result = solver.solve((y * 2 - 1).expand(n, *y.shape[1:]), generator=gens, known=known, callback=callback)
     result.estimates["kernel"] = known["kernel"].expand(n, 1, *kernel.shape).cpu()
-    return _package(result, channels, (h, w), n, {
+    return package_result(result, channels, (h, w), n, {
         "method": "dps", "nfe_per_image": result.nfe, "steps": solver.num_steps, "scale": scale,
         "seconds": time.perf_counter() - start, "working_size": [h, w], "kernel_size": kernel.shape[-1]})
 
 
-def dps_config(config: RestoreConfig) -> SolverConfig:
-    """BlindDPS's solver settings from the task's (config resolved: zeta set)."""
-    dps = config.dps
-    return SolverConfig(step_size=dps.step_size, zeta=dps.zeta, sampler=dps.sampler, record_every=config.record_every,
-                        autocast=bool(config.autocast))
+# Why the proximal sampler's turbulence result has no tilt field.  y = k * warp(x, tilt): the
+# displaced photo u = warp(x, tilt) is itself a natural photo, and the turbulence's tilts (about
+# half a pixel, smooth over tens of pixels) leave no trace an image prior could tell from the
+# scene, so one frame fixes k and u, not the tilt.  The sampler restores u: the blur removed, the
+# displacement left in place (as Pan-L0 and the bench's oracles with a known kernel do).
+TILT_NOT_ESTIMATED = ("not estimated: the proximal sampler removes the blur and leaves the turbulence's "
+                      "displacement in place (one frame does not fix it); method 'dps' estimates a tilt field")
+
+
+
+
 
 
 def prox_config(config: RestoreConfig) -> ProximalConfig:
@@ -247,7 +168,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     trial = replace(settings, steps=pick or settings.steps)  # the candidates' restorations
     refits = config.prox.search_refine_rounds if config.prox.search_refine is not None else 0
     finals = int(bool(pick)) + refits  # full restorations after the candidates', known now
-    progress = _Progress(callback, trial, settings if finals else None, finals)
+    progress = RunProgress(callback, trial, settings if finals else None, finals)
     runs = _search_runs(y01, config, searcher, image_prior, priors, trial, progress)
     best = _least_misfit(runs)
     first = len(runs)  # where a fallback's runs start
@@ -285,7 +206,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
 
 
 def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, trial: ProximalConfig,
-                 progress: "_Progress") -> list[tuple]:
+                 progress: "RunProgress") -> list[tuple]:
     """One kernel search and restoration per value of config.prox.search_decays: (result,
     sampler, domain, record) each; the restorations run with `trial`'s steps (short ones
     with config.prox.search_pick_steps), their steps reported through `progress`."""
@@ -355,44 +276,6 @@ def _trusted(search: dict, trust: float | None) -> bool:
     return trust is not None and search.get("search_agreement", -1.0) >= trust
 
 
-class _Progress:
-    """One progress count over the candidates' restorations (`trial`'s steps each) and the
-    kept kernel's full restorations after them (`finals` of them counted from the start with
-    `final`'s settings, else None; one not counted there is announced by `final` as it
-    starts): the callback's steps numbered on from the runs before, out of the runs announced
-    so far (a fallback adds its runs when it starts)."""
-
-    def __init__(self, callback, trial: ProximalConfig, final: ProximalConfig | None, finals: int = 1):
-        self.callback = callback
-        self.each = len(timesteps(trial.steps, trial.t_start))
-        self.final_steps = 0 if final is None else len(timesteps(final.steps, final.t_start))
-        self.finals = 0 if final is None else finals
-        self.runs = self.started = self.finals_started = 0
-
-    def add(self, runs: int) -> None:
-        self.runs += runs
-
-    def _shifted(self, done: int, own: int):
-        total = self.runs * self.each + self.finals * self.final_steps
-        if self.callback is None or (done == 0 and total == own):
-            return self.callback  # a single run: its own numbering
-
-        def shifted(info: StepInfo) -> None:
-            self.callback(replace(info, step=done + info.step, num_steps=total))
-        return shifted
-
-    def next(self):
-        """The callback of the next candidate's restoration."""
-        self.started += 1
-        return self._shifted((self.started - 1) * self.each, self.each)
-
-    def final(self, settings: ProximalConfig, announced: bool = True):
-        """The callback of the kept kernel's next full restoration with `settings` (after every
-        candidate's; `announced` False: the constructor did not count it, so it is now)."""
-        self.final_steps = len(timesteps(settings.steps, settings.t_start))
-        self.finals += not announced
-        self.finals_started += 1
-        return self._shifted(self.runs * self.each + (self.finals_started - 1) * self.final_steps, self.final_steps)
 
 
 def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):
@@ -423,7 +306,7 @@ def _package_prox(result, sampler, domain, y01, channels, scale, config: Restore
     h, w = y01.shape[-2:]
     result.estimates["image"] = domain.crop(result.estimates["image"])
     result.frames = [{**f, "image": domain.crop(f["image"])} for f in result.frames]
-    return _package(result, channels, (h, w), config.samples, {
+    return package_result(result, channels, (h, w), config.samples, {
         # the searches run once per photo; their network calls count for every sample's image
         "method": "prox", "nfe_per_image": nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
         "scale": scale, "seconds": time.perf_counter() - start, "working_size": [h, w],
@@ -480,23 +363,8 @@ def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(config.samples)]
 
 
-def _kernel_regularisers(config: RestoreConfig) -> dict:
-    terms = []
-    if config.dps.kernel_sparsity > 0:
-        terms.append(KernelSparsity(config.dps.kernel_sparsity))
-    if config.dps.kernel_centring > 0:
-        terms.append(KernelCentring(config.dps.kernel_centring))
-    return {"kernel": Sum(*terms)} if terms else {}
 
 
-def _fit_kernel_size(config: RestoreConfig, priors: dict[str, DiffusionPrior]) -> RestoreConfig:
-    """Round the kernel size up to a multiple the kernel network accepts (a larger support
-    only adds pixels the estimate may leave at zero)."""
-    if "kernel" not in priors:
-        return config
-    m = priors["kernel"].network.config.spatial_multiple
-    size = -(-config.kernel_size // m) * m
-    return config if size == config.kernel_size else replace(config, kernel_size=size)
 
 
 def _bound_resolution(y: torch.Tensor, max_size: int) -> tuple[torch.Tensor, float]:
@@ -509,30 +377,8 @@ def _bound_resolution(y: torch.Tensor, max_size: int) -> tuple[torch.Tensor, flo
     return F.interpolate(y, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1), scale
 
 
-def _package(result, channels: int, hw: tuple[int, int], n: int, info: dict) -> RestoreResult:
-    h, w = hw
-    images = ((result.estimates["image"][..., :h, :w] + 1) / 2).clamp(0, 1).cpu()
-    if channels == 1:
-        images = images.mean(dim=1, keepdim=True)
-    kernels = result.estimates["kernel"][:, 0].cpu()
-    tilt = result.estimates.get("tilt")
-    info = {**info, "final_misfit": result.loss.tolist()}
-    return RestoreResult(image=images.mean(0, keepdim=True), std=images.std(0, keepdim=True) if n > 1 else None,
-                         kernel=kernels[0], kernels=kernels, tilt=None if tilt is None else tilt[0, :, :h, :w].cpu(),
-                         frames=[_public_frame(f, channels, hw) for f in result.frames], info=info)
 
 
-def _public_frame(frame: dict, channels: int, hw: tuple[int, int]) -> dict:
-    """A solver's recorded x0 estimates (first sample; image in [-1, 1] on the working grid) in
-    the public ranges and crop of the result."""
-    h, w = hw
-    image = ((frame["image"][:1, :, :h, :w].float() + 1) / 2).clamp(0, 1).cpu()
-    out = {"image": image.mean(dim=1, keepdim=True) if channels == 1 else image}
-    if "kernel" in frame:
-        out["kernel"] = frame["kernel"][0, 0].float().cpu()
-    if "tilt" in frame:
-        out["tilt"] = frame["tilt"][0, :, :h, :w].float().cpu()
-    return out
 
 
 def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:

@@ -5,6 +5,9 @@ network-call counting, and determinism.
 and a run without them must not pass quietly.  Without it the session stops before the
 first test with a usage error; `--without-shared` (explicit, local use only) runs the rest
 and skips those tests instead.
+
+Tests marked slow (over about 5 s) run by default, as CI's `python -m pytest` runs everything;
+`python -m pytest -m "not slow"` is the quick loop.
 """
 import os
 from pathlib import Path
@@ -25,7 +28,10 @@ for _name in [k for k in os.environ if k.startswith("BLINDDPS_")]:
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    # Tests marked slow run by default (`python -m pytest` runs everything; `-m "not slow"` is the
+    # quick loop).  --runslow is kept, doing nothing, so that older commands still work.
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="no effect (slow tests always run; deselect them with -m 'not slow')")
     parser.addoption("--without-shared", action="store_true", default=False,
                      help="run without ../shared, skipping the golden and Levin tests (local use only: "
                           "CI must fail when ../shared is missing)")
@@ -99,11 +105,3 @@ def tiny_priors(tmp_path_factory) -> dict:
         paths[kind] = str(save_prior(folder / f"tiny-{kind}", net, kind=kind, diffusion=DiffusionConfig()))
     return paths
 
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)

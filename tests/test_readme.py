@@ -30,6 +30,7 @@ def test_readme_has_both_examples():
     assert "blinddps.deblur" in blocks[0] and "BlindDPS(" in blocks[1]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_readme_examples_run_and_keep_their_promises(network_calls):
     first, second = _python_blocks()[:2]

@@ -98,6 +98,7 @@ def _run_cli(args, cwd, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_train_and_resume(tmp_path):
     common = ["train", "kernel", "-o", str(tmp_path / "run"), "--size", "16", "--batch-size", "2",
               "--channels", "8", "--channel-mult", "1,2", "--checkpoint-every", "2", "--quiet", "--threads", "1"]
@@ -128,6 +129,7 @@ torch.save({"initial": initial, "final": trainer.model.state_dict(), "rank": tra
 """
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_gloo(tmp_path):
     """Data parallel training on CPU: 2 ranks, gloo.  Each rank draws different data (seeded by
     rank), so only the gradient all-reduce makes their weights agree: compare them."""
@@ -151,6 +153,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert any(not torch.equal(ranks[0]["final"][k], v) for k, v in ranks[0]["initial"].items()), "no training step"
 
 
+@pytest.mark.slow
 def test_cli_sample_writes_natural_units(tmp_path, tiny_priors):
     out = tmp_path / "samples"
     done = _run_cli(["sample", "kernel", "--prior", tiny_priors["kernel"], "-n", "3", "--size", "16",

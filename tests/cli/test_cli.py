@@ -115,6 +115,7 @@ def _stderr_clean(result) -> None:
 # --------------------------------------------------------------------------- deblur: a batch with bad files
 
 
+@pytest.mark.slow
 def test_batch_with_bad_files_exits_1_and_restores_the_good_ones(runs):
     result = runs["batch"]
     assert result.returncode == 1, result.stderr
@@ -127,6 +128,7 @@ def test_batch_with_bad_files_exits_1_and_restores_the_good_ones(runs):
     assert f"restored {len(GOOD_INPUTS)} of {len(GOOD_INPUTS) + len(BAD_INPUTS)}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,fragment", BAD_INPUTS, ids=[n for n, _ in BAD_INPUTS])
 def test_each_bad_input_gets_one_error_line(runs, name, fragment):
     lines = [line for line in runs["batch"].stderr.splitlines() if line.startswith("error: ")]
@@ -136,11 +138,13 @@ def test_each_bad_input_gets_one_error_line(runs, name, fragment):
     assert not list(runs["batch_dir"].glob(f"{Path(name).stem}_*")), "a failed photo must leave no outputs"
 
 
+@pytest.mark.slow
 def test_inputs_are_never_overwritten_when_outputs_go_beside_them(runs):
     after = _digest(runs["batch_dir"])
     assert {k: after[k] for k in runs["batch_before"]} == runs["batch_before"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(GOOD_INPUTS))
 def test_restored_keeps_format_bit_depth_mode_and_size(runs, name):
     fmt, mode, _ = GOOD_INPUTS[name]
@@ -151,6 +155,7 @@ def test_restored_keeps_format_bit_depth_mode_and_size(runs, name):
             assert np.asarray(out).max() > 255, "16-bit output must use 16-bit values"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(GOOD_INPUTS))
 def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
     k = np.load(runs["batch_dir"] / f"{Path(name).stem}_kernel.npy")
@@ -160,6 +165,7 @@ def test_kernel_npy_is_float32_nonnegative_and_sums_to_one(runs, name):
         assert np.asarray(png).max() == 255, "the kernel PNG is scaled by its maximum"
 
 
+@pytest.mark.slow
 def test_config_json_records_the_resolved_settings(runs):
     record = json.loads((runs["batch_dir"] / "grey16_config.json").read_text())
     config = record["config"]
@@ -176,6 +182,7 @@ def test_config_json_records_the_resolved_settings(runs):
     assert record["outputs"]["restored"] == "grey16_restored.png"
 
 
+@pytest.mark.slow
 def test_samples_write_a_std_map_of_the_image_size(runs):
     with Image.open(runs["batch_dir"] / "rgb_std.png") as std:
         assert std.size == (48, 40) and std.mode == "L"
@@ -185,6 +192,7 @@ def test_samples_write_a_std_map_of_the_image_size(runs):
 # --------------------------------------------------------------------------- deblur / turbulence: single photos
 
 
+@pytest.mark.slow
 def test_single_photo_exits_0_and_bounds_the_resolution(runs):
     result, out = runs["single"], runs["root"] / "single"
     assert result.returncode == 0, result.stderr
@@ -199,6 +207,7 @@ def test_single_photo_exits_0_and_bounds_the_resolution(runs):
     assert not (out / "rgb_std.png").exists(), "one sample: no std map"
 
 
+@pytest.mark.slow
 def test_turbulence_writes_the_tilt_field(runs):
     result, out = runs["turbulence"], runs["root"] / "turb"
     assert result.returncode == 0, result.stderr
@@ -212,6 +221,7 @@ def test_turbulence_writes_the_tilt_field(runs):
     assert json.loads((out / "rgb_config.json").read_text())["command"] == "turbulence"
 
 
+@pytest.mark.slow
 def test_turbulence_by_the_default_sampler_writes_no_tilt_and_says_why(runs):
     result, out = runs["turbulence_prox"], runs["root"] / "turb-prox"
     assert result.returncode == 0, result.stderr
@@ -223,6 +233,7 @@ def test_turbulence_by_the_default_sampler_writes_no_tilt_and_says_why(runs):
     assert record["config"]["prox"]["search_refine"] is None and "refine_mnc" not in record["info"]
 
 
+@pytest.mark.slow
 def test_unknown_prior_is_a_usage_error(runs):
     result = runs["unknown_prior"]
     assert result.returncode == 2
@@ -233,6 +244,7 @@ def test_unknown_prior_is_a_usage_error(runs):
 # --------------------------------------------------------------------------- simulate and demo
 
 
+@pytest.mark.slow
 def test_simulate_is_reproducible_and_keeps_bit_depth(runs):
     sim = runs["root"] / "sim"
     assert runs["sim_a"].returncode == 0, runs["sim_a"].stderr
@@ -253,6 +265,7 @@ def test_simulate_is_reproducible_and_keeps_bit_depth(runs):
     assert other.exit_code == 0 and not np.array_equal(np.load(sim / "c_kernel.npy"), ka)
 
 
+@pytest.mark.slow
 def test_simulate_turbulence_writes_the_tilt(runs):
     sim = runs["root"] / "sim"
     result = _invoke("simulate", runs["src"] / "wide.png", "-o", sim / "t.png", "--blur", "turbulence",
@@ -263,6 +276,7 @@ def test_simulate_turbulence_writes_the_tilt(runs):
     assert json.loads((sim / "t_config.json").read_text())["config"]["std"] == 1.5
 
 
+@pytest.mark.slow
 def test_demo_writes_the_figure_and_its_parts(runs):
     result, out = runs["demo"], runs["root"] / "demo"
     assert result.returncode == 0, result.stderr
@@ -399,7 +413,7 @@ def test_reported_nfe_of_the_blind_proximal_sampler_counts_its_kernel_search(tmp
     denoising call of the photo (one image, whatever the samples), then one call per step for
     both samples as one batch, and with the refit one more restoration per round; nfe_per_image
     counts them all, search_nfe all but the last restoration's, and no kernel-prior call is made."""
-    # no consensus: no restoration again (tests/test_proximal.py has that)
+    # no consensus: no restoration again (tests/solvers/test_proximal.py has that)
     settings = _settings(tmp_path / "s.json", {"prox": {"search_consensus": None, "search_refine": refine,
                                                         "search_refine_rounds": 2}})
     result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--samples", 2, "--prox-steps", 4,

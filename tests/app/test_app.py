@@ -31,7 +31,7 @@ from blinddps.app import (DeviceQueue, JobCancelled, JobError, JobRunner, JobSet
 from blinddps.app import display
 from blinddps.app.jobs import newest
 from blinddps.cli.main import cli
-from blinddps.cli.restore import load_priors, output_paths
+from blinddps.service import load_priors, output_paths
 from blinddps.io import read_image
 from blinddps.tasks import RestoreConfig
 from blinddps.tasks.config import REFINE_AUTO, ProxSettings
@@ -376,6 +376,7 @@ def _inputs(photo, task="blind", kernel=None, steps=3) -> list:
             1, "cpu"]
 
 
+@pytest.mark.slow
 def test_server_runs_a_short_job(server, files):
     client, runner = server
     job = client.submit(*_inputs(files["photo.png"]), api_name="/restore")
@@ -398,6 +399,7 @@ def test_server_runs_a_short_job(server, files):
     assert not runner.queue.busy("cpu")
 
 
+@pytest.mark.slow
 def test_server_reports_a_bad_upload_in_the_page(server, files):
     client, runner = server
     job = client.submit(*_inputs(files["notimage.png"]), api_name="/restore")
@@ -409,6 +411,7 @@ def test_server_reports_a_bad_upload_in_the_page(server, files):
     assert not runner.queue.busy("cpu")
 
 
+@pytest.mark.slow
 def test_server_stop_cancels_the_callers_job(server, files):
     client, runner = server
     job = client.submit(*_inputs(files["photo.png"], steps=1000), api_name="/restore")
@@ -436,6 +439,7 @@ def test_app_command_without_gradio_says_how_to_install(monkeypatch):
     assert 'pip install "blinddps[app]"' in result.output
 
 
+@pytest.mark.slow
 def test_app_command_serves_the_page_on_localhost(tiny_priors, tmp_path):
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

@@ -6,7 +6,8 @@ calls of the sampler; that its data step really fits the measurement (an identit
 no prior at all, so whatever fit there is comes from the data step); a real non-blind
 restoration with the bundled prior on a camera-like photo (blurred with 'valid' borders from a
 larger scene), with the border contrast between the 'valid' model and naive circular
-deconvolution; the known-kernel checks and refusals of the task API (the CLI: test_cli_kernel.py).
+deconvolution; the known-kernel checks and refusals of the task API (the CLI:
+tests/cli/test_cli_kernel.py).
 
 Thresholds of the restoration tests were set from measurements on this machine (torch CPU,
 one thread), with margin: see the comments beside them.  Four tests pin bugs found while
@@ -582,6 +583,7 @@ def test_several_search_decays_keep_the_restoration_that_fits_best(natural):
     assert "candidates" not in single[1.1].info
 
 
+@pytest.mark.slow
 def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
     """search_pick_steps: every searched kernel is restored in that many steps only, the one
     whose short restoration fits best is kept and restored again in full: exactly the full
@@ -615,6 +617,7 @@ def test_pick_steps_rank_the_kernels_by_short_restorations(natural):
         ProxSettings(search_pick_steps=-1)
 
 
+@pytest.mark.slow
 def test_searches_that_agree_restore_at_the_consensus_lambda(natural):
     """search_consensus: the kept kernel's mean MNC to the round's other kernels is recorded;
     at or above the level the photo is restored again at search_consensus_lambda, exactly as
@@ -719,6 +722,7 @@ def test_the_kept_kernel_is_refit_to_its_restoration_and_the_photo_restored_agai
             ProxSettings(**bad)
 
 
+@pytest.mark.slow
 def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
     """search_fallback: when the kept kernel's views agree less than it, the searches run again
     at Pan's floor (1e-4) and the best-fitting of those is kept: exactly the run made at that
@@ -815,6 +819,7 @@ def test_kernel_chain_runs_both_chains_on_the_simplex_and_batches_like_singles()
     assert (other.estimates["kernel"] - one.estimates["kernel"]).abs().max() > 1e-2
 
 
+@pytest.mark.slow
 def test_the_kernel_search_runs_on_its_own_prior_and_the_restoration_on_the_image_prior(natural):
     """ProxSettings.search_prior: the kernel is the one the search finds with THAT prior (by
     name, or preloaded as priors["search"]), the image the restoration by the task's image

@@ -12,6 +12,7 @@ def _photo() -> torch.Tensor:
     return torch.nn.functional.interpolate(low, size=(24, 24), mode="bilinear")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dps", "prox"])
 def test_restore_follows_config_seed(tiny_priors, method):
     """Same seed, same result; another seed, another image. BlindDPS samples its kernel too;

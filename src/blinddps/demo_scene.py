@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 _BASE = 256  # the scene is drawn on this grid, then resized
@@ -103,3 +104,25 @@ def demo_scene(size: int = 256) -> torch.Tensor:
     """The synthetic scene as a (1, 3, size, size) float32 tensor in [0, 1]."""
     arr = np.asarray(demo_scene_pil(size), np.float32) / 255
     return torch.from_numpy(arr.transpose(2, 0, 1).copy()).unsqueeze(0)
+
+
+def sample_photo(size: int) -> tuple[torch.Tensor, str]:
+    """(1, 3, size, size) in [0, 1]: scikit-image's astronaut (public domain) when installed,
+    else the synthetic scene of blinddps.demo_scene."""
+    try:
+        from skimage import data  # optional: not a dependency
+    except ImportError:
+        return demo_scene(size), "synthetic scene (blinddps.demo_scene)"
+    photo = torch.from_numpy(np.ascontiguousarray(data.astronaut())).permute(2, 0, 1)[None].float() / 255
+    return square(photo, size), "skimage.data.astronaut() (public domain, NASA)"
+
+
+def square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre crop to a square, resize (antialiased bicubic) to size x size, RGB."""
+    h, w = image.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = image[..., top:top + side, left:left + side].expand(1, 3, side, side)
+    if side != size:
+        image = F.interpolate(image, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return image.clamp(0, 1).contiguous()

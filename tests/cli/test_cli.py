@@ -527,7 +527,7 @@ def test_demo_scene_is_deterministic_and_natural_looking():
 def test_demo_uses_the_astronaut_when_scikit_image_is_there(monkeypatch):
     import types
 
-    from blinddps.cli.demo import sample_photo
+    from blinddps.demo_scene import sample_photo
 
     fake = types.ModuleType("skimage")
     fake.data = types.SimpleNamespace(astronaut=lambda: np.full((512, 400, 3), 128, np.uint8))

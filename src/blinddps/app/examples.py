@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli.demo import sample_photo
+from ..demo_scene import sample_photo
 from ..io import save_npy_atomic, write_image
 from ..tasks import simulate
 

@@ -23,8 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..cli.common import UserError, is_out_of_memory
-from ..cli.restore import failure_reason, load_priors, output_paths, package_version, write_outputs
+from ..service import UserError, failure_reason, is_out_of_memory, load_priors, output_paths, output_record, write_outputs
 from ..io import LoadedImage
 from ..priors import DiffusionPrior
 from ..solvers import StepInfo
@@ -399,16 +398,9 @@ def _notes(job: Job, result: RestoreResult) -> list[str]:
 
 def _record(job: Job, result: RestoreResult, notes: list[str]) -> dict:
     """The <stem>_config.json of the CLI, for a job of the app."""
-    config = {**job.config.resolved(job.turbulence).to_dict(), "kernel_size": result.info["kernel_size"],
-              "method": result.info["method"]}
-    loaded = job.loaded
-    return {"command": "turbulence" if job.turbulence else "deblur", "source": "blinddps app", "input": job.name,
-            "kernel_file": job.kernel_name, "known_kernel": job.kernel is not None, "config": config,
-            "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
-                            "bit_depth": loaded.bit_depth, "format": loaded.format},
-            "info": {**result.info, "version": package_version(), "torch": torch.__version__,
-                     "threads": torch.get_num_threads()},
-            "notes": notes}
+    return output_record(turbulence=job.turbulence, input_name=job.name, config=job.config.resolved(job.turbulence),
+                         loaded=job.loaded, result=result, notes=notes, known_kernel=job.kernel is not None,
+                         source="blinddps app", kernel_file=job.kernel_name)
 
 
 def _reason(exc: BaseException, job: Job) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..cli.common import UserError, one_line
-from ..cli.restore import read_kernel_file
+from ..service import UserError, one_line
+from ..service.kernels import read_kernel_file
 from ..io import ImageReadError, LoadedImage, read_image
 
 MAX_UPLOAD_MB = 50  # a 24-megapixel JPEG is about 10 MB; larger files are mostly mistakes

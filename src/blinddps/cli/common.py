@@ -10,14 +10,9 @@ from typing import Callable
 import click
 import torch
 
+from ..service.failures import UserError, is_out_of_memory, one_line  # noqa: F401 (the CLI's modules import them from here)
 
-class UserError(click.ClickException):
-    """An error caused by the input: printed as one line, exit code 2."""
 
-    exit_code = 2
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 
 def friendly_errors(func: Callable) -> Callable:
@@ -54,19 +49,9 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
-def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    """An exception (or text) as one line of at most ``limit`` characters."""
-    text = " ".join(str(exc).split()) or (type(exc).__name__ if isinstance(exc, BaseException) else "")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA / MPS / CPU allocation failures all say 'out of memory' in a RuntimeError."""
-    return isinstance(exc, (RuntimeError, MemoryError)) and (
-        isinstance(exc, MemoryError) or "out of memory" in str(exc).lower())
 
-
-OUT_OF_MEMORY_HINT = "out of memory: try a smaller --max-size (e.g. 256) or --device cpu"
 
 
 def ensure_writable_dir(path: str | Path) -> Path:

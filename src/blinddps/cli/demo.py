@@ -5,16 +5,14 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ..demo_scene import demo_scene
+from ..demo_scene import sample_photo, square
 from ..io import read_image, save_figure, tile_figure, write_image, write_json_atomic
 from ..metrics import kernel_mnc, psnr
 from ..tasks import RestoreConfig, restore, simulate
 from .common import UserError, device_option, ensure_writable_dir, friendly_errors, seed_option, threads_option
-from .restore import PRIOR_HELP, StepBar, failure_reason, load_priors, make_config, package_version, save_kernel
+from ..service import failure_reason, load_priors, package_version, save_kernel
+from .restore import PRIOR_HELP, StepBar, make_config
 
 # With networks the size of the bundled priors a DPS step at 256x256 takes about 1-2.5 s on 2
 # CPU cores (measured: 2.6 s on one busy core), so 100 steps finish in about 2-4 minutes; the
@@ -26,26 +24,8 @@ MEASUREMENT_SEED = 0  # the demo blurs with the same kernel every time; --seed v
 BLUR = {"blur": "motion", "intensity": 0.5, "noise": 0.01, "padding": "reflect"}
 
 
-def sample_photo(size: int) -> tuple[torch.Tensor, str]:
-    """(1, 3, size, size) in [0, 1]: scikit-image's astronaut (public domain) when installed,
-    else the synthetic scene of blinddps.demo_scene."""
-    try:
-        from skimage import data  # optional: not a dependency
-    except ImportError:
-        return demo_scene(size), "synthetic scene (blinddps.demo_scene)"
-    photo = torch.from_numpy(np.ascontiguousarray(data.astronaut())).permute(2, 0, 1)[None].float() / 255
-    return square(photo, size), "skimage.data.astronaut() (public domain, NASA)"
 
 
-def square(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Centre crop to a square, resize (antialiased bicubic) to size x size, RGB."""
-    h, w = image.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    image = image[..., top:top + side, left:left + side].expand(1, 3, side, side)
-    if side != size:
-        image = F.interpolate(image, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    return image.clamp(0, 1).contiguous()
 
 
 def _figure(sharp, blurry, restored, k_true, k_est, numbers: dict):

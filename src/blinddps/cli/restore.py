@@ -11,72 +11,29 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from ..devices import native_bf16
-from ..io import (ImageReadError, LoadedImage, WRITE_FORMATS, ensure_not_input, kernel_to_image, list_images,
-                  read_image, save_figure, save_npy_atomic, tensor_to_pil, tile_figure, write_image,
-                  write_json_atomic)
-from ..networks.load import ConfigRequiredError
-from ..priors import DiffusionPrior
-from ..priors.bundle import BUNDLED, PriorNotFoundError
-from ..solvers import SamplingDivergedError, StepInfo
-from .. import tasks
-from ..tasks import RestoreConfig, RestoreResult, restore
-from .common import (OUT_OF_MEMORY_HINT, UserError, apply_threads, device_option, ensure_writable_dir,
-                     friendly_errors, is_out_of_memory, one_line, resolve_device, seed_option, threads_option)
+from ..io import LoadedImage, ensure_not_input, list_images, read_image
+from ..solvers import StepInfo
+from ..service import failure_reason, load_priors, output_paths, output_record, restored_suffix, write_outputs
+from ..service.kernels import read_kernel_file
+from ..tasks import RestoreConfig, restore
+from .common import (UserError, apply_threads, device_option, ensure_writable_dir, friendly_errors, is_out_of_memory,
+                     one_line, resolve_device, seed_option, threads_option)
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 
-def package_version() -> str:
-    try:
-        return version("blinddps")
-    except PackageNotFoundError:
-        return "unknown"
 
 
-# --------------------------------------------------------------------------- priors
 
 
-def load_priors(config: RestoreConfig, turbulence: bool, blind: bool = True) -> dict[str, DiffusionPrior]:
-    """Load every prior the task needs once, respaced for its sampler; UserError if one fails."""
-    if config.sampler_name() == "prox":
-        priors = {"image": _load_prior("image", config.image_prior, config.device, "")}
-        if blind and config.prox.search != "none":  # the kernel search's own priors
-            if config.prox.kernel_prior_t > 0:
-                priors["kernel"] = _load_prior("kernel", config.kernel_prior, config.device, "")
-            if config.prox.search_prior:
-                priors["search"] = _load_prior("image", config.prox.search_prior, config.device, "",
-                                               option="--prox-search-prior")
-        return priors
-    priors = tasks.load_priors(config, turbulence, loader=_load_prior)
-    return priors if blind else {"image": priors["image"]}
-
-
-def _load_prior(kind: str, name: str, device: str, respacing: str, option: str = "") -> DiffusionPrior:
-    option = option or f"--{kind}-prior"
-    try:
-        return tasks.load_task_prior(kind, name, device, respacing)
-    except PriorNotFoundError as exc:
-        hint = f" (pass a checkpoint path with {option})" if name in BUNDLED else ""
-        raise UserError(f"{option}: {one_line(exc)}{hint}") from exc
-    except ConfigRequiredError as exc:  # the CLI's way to give a config is the JSON beside the weights
-        keys = " or ".join(exc.missing)
-        raise UserError(f"{option} {name}: {exc.reason}: write the network's config (the paper's YAML "
-                        f"keys, with {keys}) as JSON in {exc.sidecar}") from exc
-    except Exception as exc:  # corrupt files and foreign weights raise many exception types
-        if is_out_of_memory(exc):
-            raise UserError(f"{option} {name}: {OUT_OF_MEMORY_HINT}") from exc
-        raise UserError(f"{option} {name}: cannot load it as the {kind} prior: {one_line(exc)}") from exc
 
 
 # --------------------------------------------------------------------------- progress
@@ -105,68 +62,16 @@ def say(text: str, *, err: bool = False) -> None:
     tqdm.write(text, file=sys.stderr if err else sys.stdout)
 
 
-# --------------------------------------------------------------------------- outputs
 
 
-def restored_suffix(path: Path) -> str:
-    """The input's suffix when we can write that format, else .png."""
-    return path.suffix if path.suffix.lower() in WRITE_FORMATS else ".png"
 
 
-def output_paths(path: Path, stem: str, outdir: Path, config: RestoreConfig, turbulence: bool) -> dict[str, Path]:
-    names = {"restored": f"{stem}_restored{restored_suffix(path)}", "kernel_png": f"{stem}_kernel.png",
-             "kernel_npy": f"{stem}_kernel.npy", "config": f"{stem}_config.json"}
-    if config.samples > 1:
-        names["std"] = f"{stem}_std.png"
-    if config.record_every:
-        names["progress"] = f"{stem}_progress.png"
-    if turbulence:
-        names.update(tilt_npy=f"{stem}_tilt.npy", tilt_png=f"{stem}_tilt.png")
-    return {key: outdir / name for key, name in names.items()}
 
 
-def save_kernel(kernel: torch.Tensor, npy: Path, png: Path) -> None:
-    """(K, K) kernel -> float32 .npy (non-negative, sum 1) and a PNG scaled by its maximum."""
-    k = kernel.detach().cpu().double().clamp(min=0)
-    k = k / k.sum() if k.sum() > 0 else torch.full_like(k, 1 / k.numel())
-    save_npy_atomic(npy, k.numpy().astype(np.float32))
-    save_figure(kernel_to_image(k, upscale=1), png)
 
 
-def save_scaled_map(values: torch.Tensor, path: Path) -> float:
-    """Non-negative (H, W) map as a grey PNG scaled by its maximum; returns that maximum."""
-    top = float(values.max())
-    save_figure(tensor_to_pil((values / top if top > 0 else values).clamp(0, 1)[None]), path)
-    return top
 
 
-def progress_strip(result: RestoreResult, every: int, height: int = 128) -> Image.Image:
-    """The recorded x0 estimates of the first sample side by side, captioned with their step
-    (the solver records steps 0, every, 2 every, ... and the last one)."""
-    h, w = result.info["working_size"]
-    n = result.info["steps"]
-    steps = [s for s in range(n) if s % every == 0 or s == n - 1]
-    panels = []
-    for step, frame in zip(steps, result.frames):  # frames come cropped, in [0, 1] (tasks.restore)
-        panels.append((f"step {step + 1}/{n}", frame["image"][0]))
-    return tile_figure(panels, height=max(96, min(h, height)))
-
-
-def write_outputs(paths: dict[str, Path], loaded: LoadedImage, result: RestoreResult, record: dict) -> list[str]:
-    """Write every output of one photo (config JSON last); returns notes for the user."""
-    notes = list(write_image(paths["restored"], result.image, bit_depth=loaded.bit_depth, mode=loaded.mode).notes)
-    save_kernel(result.kernel, paths["kernel_npy"], paths["kernel_png"])
-    if "std" in paths and result.std is not None:
-        record["info"]["std_png_max"] = save_scaled_map(result.std[0].mean(0), paths["std"])
-    if "progress" in paths and result.frames:
-        strip = progress_strip(result, record["config"]["record_every"])
-        save_figure(strip, paths["progress"])
-    if "tilt_npy" in paths and result.tilt is not None:
-        save_npy_atomic(paths["tilt_npy"], result.tilt.float().numpy())
-        record["info"]["tilt_png_max_px"] = save_scaled_map(result.tilt.float().norm(dim=0), paths["tilt_png"])
-    record["outputs"] = {key: p.name for key, p in paths.items()}
-    write_json_atomic(paths["config"], record)
-    return notes
 
 
 # --------------------------------------------------------------------------- one photo, a batch
@@ -196,34 +101,14 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
             say(f"note: {path}: {note}", err=True)
     with StepBar(progress, config.steps, desc=path.name) as bar:
         result = restore(loaded.tensor, config, turbulence=turbulence, callback=bar, priors=priors, kernel=kernel)
-    # the settings as they ran (RestoreConfig.from_dict loads them back)
-    resolved = {**config.to_dict(), "kernel_size": result.info["kernel_size"], "method": result.info["method"]}
-    if kernel is None and resolved["kernel_size"] != config.kernel_size:
-        reason = "the kernel search needs an odd size" if resolved["method"] == "prox" else "for the kernel network"
-        notes.append(f"kernel size rounded up to {resolved['kernel_size']} ({reason})")
-    record = {"command": "turbulence" if turbulence else "deblur", "input": str(path), "known_kernel": kernel is not None,
-              "config": resolved,
-              "input_image": {"width": loaded.hw[1], "height": loaded.hw[0], "mode": loaded.mode,
-                              "bit_depth": loaded.bit_depth, "format": loaded.format},
-              "info": {**result.info, "version": package_version(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads()},
-              "notes": notes}
+    if kernel is None and result.info["kernel_size"] != config.kernel_size:
+        reason = "the kernel search needs an odd size" if result.info["method"] == "prox" else "for the kernel network"
+        notes.append(f"kernel size rounded up to {result.info['kernel_size']} ({reason})")
+    record = output_record(turbulence=turbulence, input_name=str(path), config=config, loaded=loaded, result=result,
+                           notes=notes, known_kernel=kernel is not None)
     return notes + write_outputs(paths, loaded, result, record)
 
 
-def failure_reason(exc: BaseException, path: Path) -> str:
-    """One line saying why a photo failed, without repeating its path."""
-    if is_out_of_memory(exc):
-        return OUT_OF_MEMORY_HINT
-    if isinstance(exc, SamplingDivergedError):
-        return f"sampling diverged ({one_line(exc)}): try a smaller --zeta or another --seed"
-    text = one_line(exc)
-    for tail in (f": {path}", f" {path}"):
-        if text.endswith(tail) and len(text) > len(tail):
-            text = text[: -len(tail)]
-    if not isinstance(exc, (ImageReadError, ValueError, OSError)):
-        text = f"{type(exc).__name__}: {text} (set BLINDDPS_DEBUG=1 for the traceback)"
-    return text
 
 
 def unique_stems(paths: list[Path]) -> list[str]:
@@ -356,21 +241,6 @@ def make_config(device: str, quiet: bool, threads: int = 0, config_file: str | N
     return RestoreConfig.from_options(**{**options, "device": str(dev)}).resolved(turbulence)
 
 
-def read_kernel_file(path: str) -> torch.Tensor:
-    """A known blur kernel from a .npy array (K, K) or a grey image (colour is averaged);
-    normalised to sum 1.  UserError (exit code 2) with the reason for a bad file."""
-    p = Path(path)
-    try:
-        if p.suffix.lower() == ".npy":
-            array = np.load(p, allow_pickle=False)
-            if array.dtype.kind not in "fiub":
-                raise ValueError(f"expected a numeric array, got dtype {array.dtype}")
-            k = torch.from_numpy(np.asarray(array, dtype=np.float64))
-        else:
-            k = read_image(p, min_size=1).tensor[0].mean(dim=0).double()
-        return tasks.check_kernel(k)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--kernel {path}: {one_line(exc)}") from exc
 
 
 IMAGES = click.argument("images", nargs=-1, required=True, type=click.Path())

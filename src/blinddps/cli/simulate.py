@@ -10,7 +10,7 @@ from ..io import (InputOverwriteError, WRITE_FORMATS, ensure_not_input, read_ima
                   write_json_atomic)
 from ..tasks import BLURS, simulate
 from .common import UserError, ensure_writable_dir, friendly_errors, seed_option
-from .restore import failure_reason, package_version, save_kernel, save_scaled_map
+from ..service import failure_reason, package_version, save_kernel, save_scaled_map
 
 
 def _outputs(out: Path, blur: str) -> dict[str, Path]:

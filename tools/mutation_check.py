@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLVER_TESTS = ("tests/test_solver_arithmetic.py", "tests/test_solvers.py")
+SOLVER_TESTS = ("tests/solvers/test_solver_arithmetic.py", "tests/solvers/test_solvers.py")
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,13 @@ MUTANTS = (
     Mutant("ddim_eta_noise", "DDIM noise for eta > 0 scaled by sigma^2", "diffusion/process.py",
            (("out + sigma * noise", "out + sigma**2 * noise"),), SOLVER_TESTS),
     Mutant("restore_ignores_seed", "restore() ignores config.seed", "tasks/restore.py",
-           (("manual_seed(config.seed * 7919 + s)", "manual_seed(s)"),), ("tests/test_restore_seed.py",)),
+           (("manual_seed(config.seed * 7919 + s)", "manual_seed(s)"),), ("tests/tasks/test_restore_seed.py",)),
     Mutant("levin_subpixel_sign", "wrong sign of the Levin sub-pixel shift", "metrics/error_ratio.py",
            (("torch.exp(2j * torch.pi * (ky * fy + kx * fx))", "torch.exp(-2j * torch.pi * (ky * fy + kx * fx))"),),
-           ("tests/test_metrics.py",)),
+           ("tests/metrics/test_metrics.py",)),
     Mutant("nfe_counts_prior_less", "reported NFE counts prior-less unknowns too", "solvers/blinddps.py",
            (("sum(u.prior is not None for u in self.unknowns.values())", "len(self.unknowns)"),),
-           (*SOLVER_TESTS, "tests/test_cli.py::test_reported_nfe_is_the_counted_network_calls")),
+           (*SOLVER_TESTS, "tests/cli/test_cli.py::test_reported_nfe_is_the_counted_network_calls")),
     Mutant("misfit_squared", "misfit: the squared residual norm instead of the norm", "solvers/guidance.py",
            (("return (y - prediction).flatten(1).norm(dim=1)",
              "return (y - prediction).flatten(1).pow(2).sum(dim=1)"),),

@@ -460,3 +460,24 @@ def test_app_command_serves_the_page_on_localhost(tiny_priors, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_pages_texts_match_the_samplers_it_runs(runner):
+    """The sampler menu offers each sampler of tasks.config.SAMPLERS (and auto), the auto
+    entry names the sampler auto resolves to, the steps the page sets are each sampler's
+    default, and the header names the default sampler and its steps."""
+    from blinddps.app import ui
+    from blinddps.tasks.config import SAMPLERS, DPSSettings
+
+    values = [value for _, value in ui.METHOD_CHOICES]
+    assert sorted(values) == sorted(["auto", *SAMPLERS])
+    labels = dict((value, label) for label, value in ui.METHOD_CHOICES)
+    resolved = RestoreConfig(method="auto").sampler_name()
+    assert ui.SAMPLER_WORDS[resolved].lower() in labels["auto"].lower()
+    for sampler in SAMPLERS:
+        assert ui.SAMPLER_WORDS[sampler].lower() in labels[sampler].lower()
+        assert ui.default_steps(sampler) == RestoreConfig(method=sampler).steps
+    assert ui.default_steps("auto") == ProxSettings().steps and ui.DEFAULT_STEPS["dps"] == DPSSettings().steps
+    header = ui.intro(runner)
+    assert f"default sampler is the {ui.SAMPLER_WORDS[resolved]}" in header
+    assert f"{RestoreConfig().steps} network evaluations" in header

@@ -2,8 +2,8 @@
 page itself is `blinddps.app.ui`, which needs the optional extra (pip install "blinddps[app]").
 """
 from .examples import Example, make_examples
-from .jobs import (TASKS, DeviceQueue, Job, JobCancelled, JobOutput, JobRunner, JobSettings, JobUpdate, PriorCache,
-                   Preview, available_devices)
+from .devices import DeviceQueue, PriorCache, available_devices
+from .jobs import TASKS, Job, JobCancelled, JobOutput, JobRunner, JobSettings, JobUpdate, Preview
 from .uploads import JobError, UploadError, read_kernel, read_photo
 
 __all__ = ["TASKS", "DeviceQueue", "Example", "Job", "JobCancelled", "JobError", "JobOutput", "JobRunner",

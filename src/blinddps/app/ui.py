@@ -27,7 +27,7 @@ from .examples import Example  # noqa: E402
 from .jobs import TASKS, Job, JobError, JobRunner, JobSettings, JobUpdate  # noqa: E402
 from . import display  # noqa: E402
 from ..io import save_figure  # noqa: E402
-from ..tasks.config import RestoreConfig  # noqa: E402
+from ..tasks.config import DPSSettings, ProxSettings, RestoreConfig  # noqa: E402
 
 CSS = """
 .bdps-status { font-size: 0.95rem; }
@@ -37,7 +37,10 @@ CSS = """
 """
 METHOD_CHOICES = [("auto (proximal)", "auto"), ("DPS / BlindDPS (the paper's; estimates turbulence's tilt)", "dps"),
                   ("proximal (fast; turbulence: the blur only)", "prox")]
-DEFAULT_STEPS = {"dps": 100, "prox": 20}
+# the steps each sampler runs by default: its settings' own default, so the page cannot drift from them
+DEFAULT_STEPS = {"dps": DPSSettings().steps, "prox": ProxSettings().steps}
+# the words the page uses for each sampler (tests/app check them against tasks.config.SAMPLERS)
+SAMPLER_WORDS = {"dps": "DPS", "prox": "proximal"}
 
 
 @dataclass
@@ -228,10 +231,13 @@ def intro(runner: JobRunner) -> str:
     size_rule = (f"Photos whose long side is over **{limit} px** are restored, and written, at {limit} px on the "
                  f"long side (the CLI's `--max-size` rule: start the app with `--max-size N` to change it, 0 for "
                  f"none)." if limit else "Photos are restored at full size (`--max-size 0`).")
+    default = RestoreConfig().sampler_name()
     return ("# BlindDPS: restore a blurry photo\n"
             f"Runs on this machine ({', '.join(runner.devices)}) with the bundled diffusion priors; nothing "
-            f"leaves it. {size_rule} Uploads up to {runner.max_upload_mb:g} MB. On 2 CPU cores a DPS step at "
-            "256 px takes 1-3 s: watch the estimate sharpen below, and stop it at any time.")
+            f"leaves it. {size_rule} Uploads up to {runner.max_upload_mb:g} MB. The default sampler is the "
+            f"{SAMPLER_WORDS[default]} one ({DEFAULT_STEPS[default]} network evaluations; blind, it first searches "
+            "the kernel): on 2 CPU cores a 256 px photo takes under a minute. DPS (BlindDPS, the paper's sampler) "
+            f"runs {DEFAULT_STEPS['dps']} steps of 1-3 s each there. Watch the estimate below, and stop it at any time.")
 
 
 def build_app(runner: JobRunner, examples: list[Example], device: str = "cpu") -> gr.Blocks:

@@ -80,23 +80,15 @@ def psnr_upto_shift(x_est: Tensor, x_true: Tensor, max_shift: int, crop: int) ->
     return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-20))
 
 
-def error_ratio(
-    x_true: Tensor,
-    y: Tensor,
-    k_est: Tensor,
-    k_true: Tensor,
-    deconv: Callable[[Tensor, Tensor], Tensor] = levin_deconv,
-    *,
-    max_shift: int | None = None,
-    subpixel: int = 1,
-    crop: int = 15,
-) -> Tensor:
-    """Levin 2009 error ratio per sample (see module docstring).
+def error_ratio(x_true: Tensor, y: Tensor, k_est: Tensor, k_true: Tensor,
+                deconv: Callable[[Tensor, Tensor], Tensor] = levin_deconv, *, subpixel: int = 1, **options) -> Tensor:
+    """Levin 2009 error ratio per sample (see module docstring): `error_ratios` at one alignment
+    step (1/subpixel pixel); options: max_shift, crop as there.
 
     x_true, y (B, C, H, W) in [0, 1]; k_est, k_true (B|1, 1, K, K) or (K, K), sizes may differ;
-    deconv(y, kernel) -> x. max_shift None -> floor(K_est / 2). Returns (B,), >= ~1.
+    deconv(y, kernel) -> x. Returns (B,), >= ~1.
     """
-    return error_ratios(x_true, y, k_est, k_true, deconv, max_shift=max_shift, subpixels=(subpixel,), crop=crop)[subpixel]
+    return error_ratios(x_true, y, k_est, k_true, deconv, subpixels=(subpixel,), **options)[subpixel]
 
 
 def error_ratios(

@@ -22,7 +22,7 @@ from .prior import DiffusionPrior
 from .transforms import ImageTransform, KernelTransform, TiltTransform, transform_from_dict
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
-# natural-rgb: the image prior (its fourth training stage); natural-rgb-3: its third stage, the
+# natural-rgb: the image prior (its fifth training stage); natural-rgb-3: its third stage, the
 # blind kernel search's denoiser (ProxSettings.search_prior; docs/priors.md says why both ship).
 BUNDLED = {"kernel-64": "kernel", "kernel-32": "kernel", "natural-rgb": "image", "natural-rgb-3": "image",
            "tilt": "tilt"}

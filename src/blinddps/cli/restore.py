@@ -77,12 +77,12 @@ def say(text: str, *, err: bool = False) -> None:
 # --------------------------------------------------------------------------- one photo, a batch
 
 
-def _resolution_note(loaded: LoadedImage, max_size: int) -> str | None:
+def _resolution_note(loaded: LoadedImage, max_size: int, option: str = "--max-size") -> str | None:
     h, w = loaded.hw
     if not max_size or max(h, w) <= max_size:
         return None
     scale = max_size / max(h, w)
-    return (f"{w}x{h} is larger than --max-size {max_size}: restored at "
+    return (f"{w}x{h} is larger than {option} {max_size}: restored at "
             f"{max(1, round(w * scale))}x{max(1, round(h * scale))}, and the outputs are at that size")
 
 
@@ -94,7 +94,8 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
     for p in paths.values():
         ensure_not_input(p, inputs)
     notes = list(loaded.notes) + (["alpha channel dropped"] if loaded.had_alpha else [])
-    note = _resolution_note(loaded, config.max_size)
+    bound = config.working_bound()
+    note = _resolution_note(loaded, bound, "--max-size" if bound == config.max_size else "the DPS sampler's kernel_view")
     if note:
         notes.append(note)
         if progress:
@@ -173,8 +174,9 @@ def restore_options(func):
         click.option("--kernel-size", type=click.IntRange(3, 512), default=None,
                      help="Side of the unknown blur kernel in pixels [default: the bundled kernel prior's size, "
                           "64 for kernel-64, 32 for kernel-32; 64 for other priors]."),
-        click.option("--max-size", type=click.IntRange(0), default=512, show_default=True,
-                     help="Photos with a longer side are restored, and written, at this size (0: no limit)."),
+        click.option("--max-size", type=click.IntRange(0), default=0, show_default=True,
+                     help="A preview: photos with a longer side are restored, and written, at this size "
+                          "(0: at their own size; a blind kernel is found on a 512 px view either way)."),
         click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Posterior samples: writes their mean and a per-pixel std map."),
         click.option("--noise", type=click.FloatRange(0), default=None,

@@ -29,6 +29,7 @@ from ..estimation.noise import estimate_noise
 from ..physics.solves import Domain, solve_image, solve_kernel
 from ..priors import DiffusionPrior
 from .blinddps import Generators, SolverResult, StepInfo, _randn
+from .tiling import tiled_x0
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class ProximalConfig:
     cg_iters: conjugate-gradient iterations of the image step ('valid' borders).
     autocast: bf16 autocast of the network forward passes (CPUs with native bf16, CUDA).
     record_every: keep the x0 estimates every this many steps (0: none).
+    tile, tile_overlap: the image prior runs on tiles of this side overlapping by this many
+    pixels (`solvers.tiling`; 0: on the whole grid at once), which bounds the network's memory
+    on large photos.
     """
 
     steps: int = 30
@@ -72,6 +76,8 @@ class ProximalConfig:
     cg_iters: int = 10
     autocast: bool = False
     record_every: int = 0
+    tile: int = 0
+    tile_overlap: int = 32
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +114,9 @@ class ProximalSampler:
         return float(self.image_prior.process.alphas_cumprod[t])
 
     def _denoise(self, prior: DiffusionPrior, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        if self.config.tile and prior is self.image_prior:
+            return tiled_x0(prior, x_t, t, tile=self.config.tile, overlap=self.config.tile_overlap,
+                            autocast=self.config.autocast)
         return denoise_x0(prior, x_t, t, autocast=self.config.autocast)
 
     @torch.no_grad()

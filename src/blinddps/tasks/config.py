@@ -113,6 +113,9 @@ class ProxSettings:
     search_refine_iters: the refit's iterations from the found kernel, >= 1 (default 50; more
         drift from it as the restoration's errors enter the fit).
     search_refine_rounds: refit-and-restore rounds, >= 1 (default 1; each one full restoration).
+    tile, tile_overlap: on a grid larger than `tile` pixels the image prior runs on tiles of
+        that side overlapping by `tile_overlap` pixels (`solvers.tiling`; bounded memory on large
+        photos); 0: always on the whole grid. Default 768 / 64: photos up to about 700 px run whole.
     """
 
     steps: int = 20
@@ -139,6 +142,8 @@ class ProxSettings:
     search_refine: float | str | None = "auto"
     search_refine_iters: int = 50
     search_refine_rounds: int = 1
+    tile: int = 768
+    tile_overlap: int = 64
 
     def __post_init__(self) -> None:
         for name in ("search_decays", "search_fallback_decays"):  # a list from JSON
@@ -146,6 +151,9 @@ class ProxSettings:
         _check({"prox steps must be at least 1": self.steps >= 1,
                 "prox t_start must be in 0..999": 0 <= self.t_start <= 999,
                 "prox lambda must be positive": self.lam > 0,
+                "prox tile must be 0 or at least 64, tile_overlap in [0, tile / 2)": (
+                    (self.tile == 0 or self.tile >= 64) and self.tile_overlap >= 0
+                    and (self.tile == 0 or self.tile_overlap < self.tile / 2)),
                 "prox renoise must be in [0, 1]": 0 <= self.renoise <= 1,
                 f"prox border must be 'valid' or 'circular', got {self.border!r}": self.border in ("valid", "circular"),
                 f"prox search must be one of {', '.join(KERNEL_SEARCHES)}": self.search in KERNEL_SEARCHES,
@@ -181,8 +189,12 @@ class RestoreConfig:
     kernel_size: side of the unknown kernel in pixels; None (default): the kernel prior's
         training size (`priors.bundle.kernel_prior_size`: 32 for kernel-32, 64 for kernel-64
         and the paper's checkpoint).
-    max_size: photos whose long side exceeds it are processed and written at that resolution
-        (Lanczos down-scaling); default 512, 0 disables the bound.
+    max_size: 0 (default): photos are restored and written at their own size; N: a preview,
+        photos whose long side exceeds N processed and written at that size (down-scaled).
+    kernel_view: a blind photo whose long side exceeds it gets its kernel found on a view
+        down-scaled to this long side (`kernel_size` is the kernel's side on that view), the
+        kernel then carried to the photo's size and the photo restored there (default 512;
+        0: searched at full size). `method` "dps" works at most at this size.
     samples: posterior samples, >= 1 (default 1); with several the mean image and a per-pixel
         std are written.
     seed: the random seed (default 0). record_every: keep the x0 estimates every this many
@@ -209,7 +221,8 @@ class RestoreConfig:
     kernel_prior: str = "kernel-64"
     tilt_prior: str = "tilt"
     kernel_size: int | None = None
-    max_size: int = 512
+    max_size: int = 0
+    kernel_view: int = 512
     samples: int = 1
     seed: int = 0
     record_every: int = 0
@@ -224,7 +237,16 @@ class RestoreConfig:
         _check({f"unknown method {self.method!r}: expected auto or one of {', '.join(SAMPLERS)}":
                 self.method in ("auto", *SAMPLERS),
                 "noise must be >= 0": self.noise is None or self.noise >= 0,
-                "samples must be at least 1": self.samples >= 1})
+                "samples must be at least 1": self.samples >= 1,
+                "max_size and kernel_view must be 0 or positive": self.max_size >= 0 and self.kernel_view >= 0})
+
+    def working_bound(self) -> int:
+        """The long side a photo is down-scaled to before anything runs (0: none): max_size,
+        and for the DPS sampler, which works at one size throughout, kernel_view too."""
+        if self.sampler_name() == "prox":
+            return self.max_size
+        bounds = [b for b in (self.max_size, self.kernel_view) if b]
+        return min(bounds) if bounds else 0
 
     def sampler_name(self) -> str:
         """The sampler that runs: `method`, with "auto" resolved to "prox" (every task)."""

@@ -73,7 +73,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     config = config.resolved(turbulence)
     y01 = _as_batch(image)
     channels = y01.shape[1]
-    y01, scale = _bound_resolution(y01, config.max_size)
+    y01, scale = _bound_resolution(y01, config.working_bound())
     if kernel is not None:
         if turbulence:
             raise ValueError("a known kernel is for deblurring; turbulence estimates its kernel and tilt")
@@ -83,7 +83,10 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     if config.sampler_name() == "prox":
         if kernel is None:
             check_sizes(y01, config)
-        result = _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
+        if kernel is None and config.kernel_view and max(y01.shape[-2:]) > config.kernel_view:
+            result = _restore_prox_from_view(y01, channels, scale, config, callback, priors, start)
+        else:
+            result = _restore_prox(y01, channels, scale, config, kernel, callback, priors, start)
         if turbulence:
             result.info["tilt"] = TILT_NOT_ESTIMATED
         return result
@@ -144,7 +147,56 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
     return ProximalConfig(steps=config.prox.steps, t_start=config.prox.t_start, lam=config.prox.lam,
                           zeta=config.prox.renoise, noise=None if config.noise is None else 2 * config.noise,
                           autocast=native_bf16(config.device) if config.autocast is None else config.autocast,
-                          record_every=config.record_every)
+                          record_every=config.record_every, tile=config.prox.tile,
+                          tile_overlap=config.prox.tile_overlap)
+
+
+def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callback, priors, start) -> RestoreResult:
+    """Blind deblurring of a photo larger than config.kernel_view: the kernel found (searched,
+    restored, refit) on a view whose long side is kernel_view, carried to the photo's
+    resolution (`upscale_kernel`), and the photo restored with it at its own size (non-blind,
+    at the lambda the view's restoration used: a carried kernel is not exact). The progress
+    counts the view's steps, then the photo's."""
+    view, view_scale = _bound_resolution(y01, config.kernel_view)
+    seen: list[StepInfo] = []
+
+    def on_view(info: StepInfo) -> None:
+        seen[:] = [info]
+        if callback is not None:
+            callback(info)
+    found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
+    kernel = upscale_kernel(found.kernel, view_scale)
+    done = seen[0].num_steps if seen else 0
+
+    def on_photo(info: StepInfo) -> None:
+        if callback is not None:
+            callback(replace(info, step=done + info.step, num_steps=done + info.num_steps))
+    lam = found.info.get("restore_lambda", config.prox.lam)
+    full = replace(config, prox=replace(config.prox, lam=lam))
+    result = _restore_prox(y01, channels, scale, full, kernel, on_photo if callback else None, priors, start)
+    view_info = {k: v for k, v in found.info.items() if k not in ("seconds", "final_misfit", "working_size", "grid")}
+    result.info.update({**view_info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
+                        "view_kernel_size": found.kernel.shape[-1], "kernel_size": kernel.shape[-1],
+                        "nfe_per_image": found.info["nfe_per_image"] + result.info["nfe_per_image"],
+                        "seconds": time.perf_counter() - start, "working_size": list(y01.shape[-2:])})
+    return result
+
+
+def upscale_kernel(kernel: torch.Tensor, scale: float, k_thresh: float = 50.0) -> torch.Tensor:
+    """A kernel (K, K) found on a view down-scaled by `scale` (< 1) -> the blur of the photo:
+    resampled (bicubic) to about K / scale pixels, made odd so that its origin stays the
+    centre, values under max / k_thresh dropped, cropped to the smallest centred square that
+    holds the rest, non-negative and summing to 1."""
+    size = int(round(kernel.shape[-1] / scale))
+    size += size % 2 == 0
+    big = F.interpolate(kernel[None, None].double(), size=(size, size), mode="bicubic", align_corners=False)
+    big = big.clamp_min(0)[0, 0]
+    big = big * (big >= big.max() / k_thresh)
+    rows, cols = torch.nonzero(big, as_tuple=True)
+    c = size // 2
+    reach = int(torch.cat([(rows - c).abs(), (cols - c).abs()]).max()) if rows.numel() else 0
+    big = big[c - reach:c + reach + 1, c - reach:c + reach + 1]
+    return (big / big.sum()).float()
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:

@@ -1,0 +1,76 @@
+"""The image prior as a denoiser over overlapping tiles, blended without seams.
+
+A whole-photo network pass needs activations that grow with the photo (many GB at 12 MP);
+tiles bound them by the tile's size. Tiles of side `tile` overlap by `overlap` pixels; each
+tile's x0 estimate is weighted by a ramp that rises from the tile's inner edges over the
+overlap (weight 1 where no other tile covers the pixel, e.g. at the photo's borders), and
+the weighted estimates are averaged, so the seams fade over the overlap. The networks here
+are convolutional with group normalisation: a tile sees the statistics of its own window,
+so the tiled estimate differs slightly from the whole-image one everywhere, and exactly
+equals it when one tile covers the image.
+
+Shapes: x_t (B, C, H, W) in network units; tiles are cut with sides that are multiples of
+the network's spatial multiple (the photo's grid already is one).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..priors import DiffusionPrior
+
+
+def tile_starts(size: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Start offsets of tiles of side `tile` covering [0, size): a stride of tile - overlap
+    (rounded down to `multiple`), the last tile flush with the end. One tile when it fits."""
+    if tile >= size:
+        return [0]
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
+    starts = list(range(0, size - tile, stride))
+    return starts + [size - tile]
+
+
+def ramp(length: int, start: int, size: int, overlap: int, dtype=torch.float32, device=None) -> Tensor:
+    """Blending weights (length,) of a tile at `start` along an axis of `size`: rising over
+    `overlap` pixels from each inner edge, 1 at an edge that is the photo's own border."""
+    i = torch.arange(length, dtype=dtype, device=device)
+    w = torch.ones(length, dtype=dtype, device=device)
+    if overlap > 0 and start > 0:
+        w = torch.minimum(w, (i + 1) / (overlap + 1))
+    if overlap > 0 and start + length < size:
+        w = torch.minimum(w, (length - i) / (overlap + 1))
+    return w
+
+
+def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1, batch: int = 4) -> Tensor:
+    """fn(x) (B, C, H, W) -> (B, C', H, W), computed on overlapping tiles and blended (see the
+    module docstring); tiles go through fn `batch` at a time. tile 0, or a tile as large as
+    x: one call of fn on the whole x."""
+    h, w = x.shape[-2:]
+    if tile <= 0 or (tile >= h and tile >= w):
+        return fn(x)
+    th, tw = min(tile, h), min(tile, w)
+    boxes = [(top, left) for top in tile_starts(h, th, overlap, multiple) for left in tile_starts(w, tw, overlap, multiple)]
+    out = weight = None
+    for first in range(0, len(boxes), batch):
+        group = boxes[first:first + batch]
+        crops = torch.cat([x[..., top:top + th, left:left + tw] for top, left in group])
+        results = fn(crops).split(x.shape[0])
+        for (top, left), result in zip(group, results):
+            if out is None:
+                out = x.new_zeros(x.shape[0], result.shape[1], h, w, dtype=result.dtype)
+                weight = x.new_zeros(1, 1, h, w, dtype=result.dtype)
+            wy = ramp(th, top, h, overlap, result.dtype, x.device)
+            wx = ramp(tw, left, w, overlap, result.dtype, x.device)
+            wts = wy[:, None] * wx[None, :]
+            out[..., top:top + th, left:left + tw] += result * wts
+            weight[..., top:top + th, left:left + tw] += wts
+    return out / weight
+
+
+def tiled_x0(prior: DiffusionPrior, x_t: Tensor, t: int, *, tile: int, overlap: int, autocast: bool = False) -> Tensor:
+    """The prior's x0 estimate (float32) of x_t at chain index t over overlapping tiles."""
+    def x0(part: Tensor) -> Tensor:
+        with torch.autocast(part.device.type, dtype=torch.bfloat16, enabled=autocast):
+            return prior.denoise(part, t).x0.float()
+    return tiled(x0, x_t, tile, overlap, prior.network.config.spatial_multiple)

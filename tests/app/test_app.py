@@ -9,6 +9,7 @@ dependency: a missing Gradio fails these tests instead of skipping them.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import socket
 import subprocess
@@ -481,3 +482,18 @@ def test_the_pages_texts_match_the_samplers_it_runs(runner):
     header = ui.intro(runner)
     assert f"default sampler is the {ui.SAMPLER_WORDS[resolved]}" in header
     assert f"{RestoreConfig().steps} network evaluations" in header
+
+
+def test_a_photo_over_the_kernel_view_is_restored_at_its_size_with_previews(tiny_priors, files, tmp_path):
+    """big.png (100x80) with the kernel searched on a 64 px view: previews at the photo's size
+    during the view's run and the photo's, and the restored file at 100x80."""
+    base = replace(_base(tiny_priors, max_size=0), kernel_view=64)
+    runner = JobRunner(base, tmp_path / "jobs", devices=["cpu"], preview_every=1, heartbeat=0.2)
+    job = runner.prepare(files["big.png"], JobSettings(task="blind", steps=2, kernel_size=8))
+    updates = _drain(runner.run(job))
+    assert updates[-1].stage == "done", updates[-1]
+    previews = [u.preview for u in updates if u.preview is not None]
+    assert previews and all(p.image.shape == (80, 100, 3) for p in previews)
+    out = updates[-1].output
+    assert out.result.image.shape == (1, 3, 80, 100) and read_image(out.files[0]).hw == (80, 100)
+    assert out.result.info["kernel_view"] == [51, 64]

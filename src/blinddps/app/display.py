@@ -40,12 +40,21 @@ def resized_photo(image: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
     return photo(image)
 
 
-def estimate(x0: torch.Tensor, hw: tuple[int, int], method: str, channels: int) -> np.ndarray:
+def estimate(x0: torch.Tensor, hw: tuple[int, int], method: str, channels: int, view: int = 0) -> np.ndarray:
     """A sampler's current image estimate x0 (B, 3, h', w') in [-1, 1] -> the first sample
     at the working size hw as (H, W, 3) uint8.  DPS pads at the bottom / right, so its
-    photo is the top-left corner; the proximal sampler's grid has the photo in the middle."""
+    photo is the top-left corner; the proximal sampler's grid has the photo in the middle.
+    view: a grid smaller than hw is the blind kernel's view of the photo (its long side
+    `view`): its photo window is cut out and shown enlarged to hw."""
     h, w = hw
     x = x0[0].detach().float().cpu()
+    if view and (x.shape[-2] < h or x.shape[-1] < w):
+        vh, vw = working_size(hw, view)
+        top, left = (x.shape[-2] - vh) // 2, (x.shape[-1] - vw) // 2
+        x = F.interpolate(x[None, :, top:top + vh, left:left + vw], size=(h, w), mode="bilinear",
+                          align_corners=False)[0]
+        x = ((x + 1) / 2).clamp(0, 1)
+        return photo(x.mean(0, keepdim=True) if channels == 1 else x)
     top, left = (0, 0) if method == "dps" else ((x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2)
     x = ((x[:, top:top + h, left:left + w] + 1) / 2).clamp(0, 1)
     return photo(x.mean(0, keepdim=True) if channels == 1 else x)

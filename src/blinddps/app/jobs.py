@@ -317,7 +317,8 @@ def _preview(job: Job, info: StepInfo) -> Preview:
     x0 = info.x0
     tilt = x0.get("tilt")
     kernel = x0["kernel"][0, 0] if "kernel" in x0 else job.kernel  # non-blind DPS: the kernel is no unknown
-    return Preview(image=display.estimate(x0["image"], job.hw, job.method, job.loaded.tensor.shape[1]),
+    return Preview(image=display.estimate(x0["image"], job.hw, job.method, job.loaded.tensor.shape[1],
+                                          view=job.config.kernel_view),
                    kernel=display.kernel(kernel),
                    tilt=None if tilt is None else display.tilt(tilt, job.hw))
 

@@ -31,8 +31,9 @@ def _gradio_ui():
 @click.option("--share", is_flag=True,
               help="Also publish the app through Gradio's share servers (a public link: off by default).")
 @device_option
-@click.option("--max-size", type=click.IntRange(0), default=512, show_default=True,
-              help="Photos with a longer side are restored, and written, at this size (0: no limit).")
+@click.option("--max-size", type=click.IntRange(0), default=0, show_default=True,
+              help="A preview size: photos with a longer side are restored, and written, at this size "
+                   "(0: at their own size).")
 @click.option("--max-upload-mb", type=click.FloatRange(0, min_open=True), default=50, show_default=True,
               help="Largest file the page accepts.")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), default=None,

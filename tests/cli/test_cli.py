@@ -565,3 +565,19 @@ def test_python_api_kernel_size_follows_the_kernel_prior(tmp_path):
     assert kernel_prior_size(stem.with_suffix(".safetensors")) == 16
     assert RestoreConfig(kernel_prior=str(stem.with_suffix(".safetensors"))).resolved().kernel_size == 16
     assert kernel_prior_size("natural-rgb") == 64 and kernel_prior_size(tmp_path / "absent.pt") == 64
+
+
+def test_a_photo_over_the_kernel_view_is_written_at_its_size_in_its_depth(tmp_path, tiny_priors):
+    """A 16-bit grey photo of 100x80 with the kernel found on a 64 px view (--config): the
+    restored file is 100x80, 16-bit grey, and the record says where the kernel was found."""
+    photo = tmp_path / "grey16.png"
+    Image.fromarray((_smooth(80, 100, 1, 3)[..., 0] * 65535).astype(np.uint16)).save(photo)
+    settings = _settings(tmp_path / "view.json", {"kernel_view": 64, "prox": {"search_decays": [1.1],
+                                                                               "search_refine": None}})
+    result = _invoke("deblur", photo, "-o", tmp_path / "out", "--kernel-size", 8, "--prox-steps", 2, "--config",
+                     settings, "--image-prior", tiny_priors["image"], "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "grey16_restored.png") as restored:
+        assert restored.size == (100, 80) and restored.mode == "I;16"
+    info = json.loads((tmp_path / "out" / "grey16_config.json").read_text())["info"]
+    assert info["kernel_view"] == [51, 64] and info["working_size"] == [80, 100]

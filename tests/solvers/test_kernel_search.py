@@ -161,7 +161,7 @@ def test_large_kernels_get_a_finer_pyramid_and_more_alternations():
     # the task's setting is the search's (and recorded with it)
     from blinddps import RestoreConfig
     from blinddps.tasks.config import ProxSettings
-    from blinddps.tasks.restore import kernel_search_config
+    from blinddps.tasks.search import kernel_search_config
     task = RestoreConfig(prox=ProxSettings(search_lambda_min=2e-3))
     assert kernel_search_config(task, False).large_lambda_min == 2e-3
     assert kernel_search_config(RestoreConfig(), False).large_lambda_min == ProxSettings.search_lambda_min

@@ -734,9 +734,8 @@ def test_views_that_disagree_fall_back_to_pans_floor(natural, monkeypatch):
 
     from blinddps.solvers.kernel_search import KernelSearchConfig
 
-    restore_module = importlib.import_module("blinddps.tasks.restore")  # the module, not the function
-
-    monkeypatch.setattr(restore_module, "KernelSearchConfig", partial(KernelSearchConfig, large_kernel=5))
+    search_module = importlib.import_module("blinddps.tasks.search")
+    monkeypatch.setattr(search_module, "KernelSearchConfig", partial(KernelSearchConfig, large_kernel=5))
     k = torch.zeros(9, 9)
     k[4, 1:8], k[3, 5:8] = 1.0, 0.5
     k /= k.sum()

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from blinddps import RestoreConfig, deblur
 from blinddps.metrics import kernel_mnc
 from blinddps.priors.bundle import load_prior
-from blinddps.tasks.restore import upscale_kernel
+from blinddps.tasks.resolution import upscale_kernel
 from blinddps.tasks.config import ProxSettings
 
 

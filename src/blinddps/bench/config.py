@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from ..metrics.perceptual import lpips_paths
 from ..priors.bundle import prior_fingerprint
 from ..tasks.config import PROX_OPTIONS, ProxSettings, RestoreConfig, parse_decays
-from ..tasks.restore import kernel_search_config
+from ..tasks.search import kernel_search_config
 
 TASKS = ("motion", "gaussian", "levin", "turbulence")
 

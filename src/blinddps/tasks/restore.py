@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from ..devices import native_bf16
 from ..metrics.kernel import kernel_mnc
@@ -24,7 +23,7 @@ from ..priors.prior import pad_to_multiple
 from ..priors.transforms import ImageTransform
 from ..solvers import BlindDPS, StepInfo, Unknown
 from ..baselines.pan_l0 import PanL0Params
-from ..solvers.kernel_search import KernelSearchConfig, refine_kernel, search_kernel
+from ..solvers.kernel_search import refine_kernel
 from ..solvers.proximal import ProximalConfig, ProximalSampler
 from .config import RestoreConfig
 from .dps_setup import fit_kernel_size, kernel_regularisers, dps_unknowns, dps_config
@@ -32,6 +31,8 @@ from .kernels import check_sizes, check_kernel, fit_known_kernel
 from .priors import load_priors, load_task_prior
 from .progress import RunProgress
 from .result import RestoreResult, package_result
+from .resolution import bound_resolution, upscale_kernel
+from .search import kernel_search_config, search_kernel_of, search_prior
 
 
 
@@ -73,7 +74,7 @@ def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, tur
     config = config.resolved(turbulence)
     y01 = _as_batch(image)
     channels = y01.shape[1]
-    y01, scale = _bound_resolution(y01, config.working_bound())
+    y01, scale = bound_resolution(y01, config.working_bound())
     if kernel is not None:
         if turbulence:
             raise ValueError("a known kernel is for deblurring; turbulence estimates its kernel and tilt")
@@ -157,7 +158,7 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     resolution (`upscale_kernel`), and the photo restored with it at its own size (non-blind,
     at the lambda the view's restoration used: a carried kernel is not exact). The progress
     counts the view's steps, then the photo's."""
-    view, view_scale = _bound_resolution(y01, config.kernel_view)
+    view, view_scale = bound_resolution(y01, config.kernel_view)
     seen: list[StepInfo] = []
 
     def on_view(info: StepInfo) -> None:
@@ -182,21 +183,6 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     return result
 
 
-def upscale_kernel(kernel: torch.Tensor, scale: float, k_thresh: float = 50.0) -> torch.Tensor:
-    """A kernel (K, K) found on a view down-scaled by `scale` (< 1) -> the blur of the photo:
-    resampled (bicubic) to about K / scale pixels, made odd so that its origin stays the
-    centre, values under max / k_thresh dropped, cropped to the smallest centred square that
-    holds the rest, non-negative and summing to 1."""
-    size = int(round(kernel.shape[-1] / scale))
-    size += size % 2 == 0
-    big = F.interpolate(kernel[None, None].double(), size=(size, size), mode="bicubic", align_corners=False)
-    big = big.clamp_min(0)[0, 0]
-    big = big * (big >= big.max() / k_thresh)
-    rows, cols = torch.nonzero(big, as_tuple=True)
-    c = size // 2
-    reach = int(torch.cat([(rows - c).abs(), (cols - c).abs()]).max()) if rows.numel() else 0
-    big = big[c - reach:c + reach + 1, c - reach:c + reach + 1]
-    return (big / big.sum()).float()
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
@@ -266,7 +252,7 @@ def _search_runs(y01, config: RestoreConfig, searcher, image_prior, priors, tria
     progress.add(len(decays))
     runs = []
     for decay in decays:
-        found, search = _search_kernel(y01, config, searcher, priors, trial.autocast, decay)
+        found, search = search_kernel_of(y01, config, searcher, priors, trial.autocast, decay)
         lam = config.prox.lam if _trusted(search, config.prox.search_trust) else config.prox.search_lambda
         result, sampler, domain = _prox_solve(y01, found, replace(trial, lam=lam), image_prior, config,
                                               progress.next())
@@ -366,47 +352,10 @@ def _package_prox(result, sampler, domain, y01, channels, scale, config: Restore
         "autocast": sampler.config.autocast, **search})
 
 
-def kernel_search_config(config: RestoreConfig, autocast: bool,
-                         lambda_decay: float | None = None) -> KernelSearchConfig:
-    """The blind kernel search's settings from the task's (config.prox.search != "none"), with
-    this lambda decay (None: the first of config.prox.search_decays)."""
-    return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
-                              kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
-                              refit=config.prox.search_refit, views=config.prox.search_views,
-                              lambda_decay=config.prox.search_decays[0] if lambda_decay is None else lambda_decay,
-                              large_lambda_min=config.prox.search_lambda_min, autocast=autocast)
 
 
-def search_prior(config: RestoreConfig, image_prior: DiffusionPrior,
-                 priors: dict[str, DiffusionPrior] | None) -> DiffusionPrior:
-    """The image prior of the blind kernel search: priors["search"] when given, else the one
-    named by config.prox.search_prior, else (that name empty) the restoring `image_prior`."""
-    if (priors or {}).get("search") is not None:
-        return priors["search"]
-    if not config.prox.search_prior:
-        return image_prior
-    return load_task_prior("image", config.prox.search_prior, config.device, "")
 
 
-def _search_kernel(y01, config: RestoreConfig, image_prior, priors, autocast: bool,
-                   lambda_decay: float | None = None) -> tuple[torch.Tensor, dict]:
-    """The blind kernel (K, K), K = kernel_size rounded up to odd, by `solvers.kernel_search`
-    (seeded from config.seed), and what to record of it (with several views their agreement,
-    "search_agreement", in [0, 1])."""
-    start = time.perf_counter()
-    settings = kernel_search_config(config, autocast, lambda_decay)
-    kernel_prior = None
-    if settings.kernel_prior_t > 0:
-        kernel_prior = (priors or {}).get("kernel") or load_task_prior("kernel", config.kernel_prior, config.device, "")
-    h, w = y01.shape[-2:]
-    found = search_kernel(y01.expand(1, 3, h, w).to(config.device), config.kernel_size, image_prior=image_prior,
-                          kernel_prior=kernel_prior, config=settings,
-                          generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
-    info = {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start,
-            "search_nfe": found.nfe}
-    if found.agreement is not None:
-        info["search_agreement"] = float(found.agreement[0])
-    return found.kernel[0, 0].float(), info
 
 
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
@@ -419,14 +368,6 @@ def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
 
 
 
-def _bound_resolution(y: torch.Tensor, max_size: int) -> tuple[torch.Tensor, float]:
-    """Down-scale (antialiased) so that the long side is at most max_size; returns the scale."""
-    h, w = y.shape[-2:]
-    if not max_size or max(h, w) <= max_size:
-        return y, 1.0
-    scale = max_size / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(y, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1), scale
 
 
 

@@ -452,3 +452,20 @@ def test_solve_kernel_with_only_the_strongest_edges():
     assert (est - kernel).abs().max() < 1e-4
     est_few = solve_kernel(blocks, yb, start, mask, iters=600, edge_fraction=0.1)
     assert (est_few - kernel).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("n, multiple", [(300, 4), (1024, 4), (1030, 4), (3100, 4), (4100, 8), (2049, 1)])
+def test_grid_sides_are_fft_friendly_above_1024_and_plain_below(n, multiple):
+    """Up to 1024 the side is n rounded up to the multiple (the shipped measurements' grids);
+    above, the smallest such multiple whose prime factors are 2, 3 and 5."""
+    from blinddps.physics.blur import fast_fft_size
+    from blinddps.physics.solves import grid_side
+
+    side = grid_side(n, multiple)
+    assert side >= n and side % multiple == 0
+    plain = -(-n // multiple) * multiple
+    if plain <= 1024:
+        assert side == plain
+    else:
+        assert fast_fft_size(side) == side
+        assert all(fast_fft_size(m) != m for m in range(plain, side, multiple))

@@ -6,6 +6,7 @@ import click
 from .app import app_command
 from .bench import bench_command
 from .demo import demo_command
+from ..devices import keep_freed_memory
 from .restore import deblur_command, turbulence_command
 from .simulate import simulate_command
 from .train import sample_command, train_command
@@ -28,4 +29,5 @@ cli.add_command(app_command)  # the web app (issue 10); Gradio is imported when 
 
 
 def main() -> None:
+    keep_freed_memory()  # full-size photos reallocate large buffers at every step
     cli(prog_name="blinddps")

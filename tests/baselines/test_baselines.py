@@ -45,7 +45,6 @@ def _shapes(h: int = 64, w: int = 64, seed: int = 0) -> torch.Tensor:
     return x[None, None]
 
 
-
 # ---------------------------------------------------------------- FFT helpers
 
 

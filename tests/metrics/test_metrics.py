@@ -30,7 +30,6 @@ def _texture(b: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     return x.view(b, c, h, w)
 
 
-
 # ---------------------------------------------------------------- PSNR
 
 

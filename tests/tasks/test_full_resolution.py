@@ -45,6 +45,7 @@ def test_a_photo_larger_than_the_kernel_view_comes_back_at_its_size(channels):
     assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1 and float(k.sum()) == pytest.approx(1, abs=1e-5)
     info = result.info
     assert info["kernel_view"] == [44, 64] and info["view_kernel_size"] == 9 and info["working_size"] == [90, 132]
+    assert info["scale"] == 1.0 and info["kernel_size"] == k.shape[0]  # the photo's run, not the view's
     # a photo within the view runs once, at its size, as before
     small = deblur(photo[..., :60, :64], config, priors={"image": natural})
     assert small.image.shape[-2:] == (60, 64) and "kernel_view" not in small.info

@@ -53,10 +53,10 @@ def estimate(x0: torch.Tensor, hw: tuple[int, int], method: str, channels: int, 
         top, left = (x.shape[-2] - vh) // 2, (x.shape[-1] - vw) // 2
         x = F.interpolate(x[None, :, top:top + vh, left:left + vw], size=(h, w), mode="bilinear",
                           align_corners=False)[0]
-        x = ((x + 1) / 2).clamp(0, 1)
-        return photo(x.mean(0, keepdim=True) if channels == 1 else x)
-    top, left = (0, 0) if method == "dps" else ((x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2)
-    x = ((x[:, top:top + h, left:left + w] + 1) / 2).clamp(0, 1)
+    else:
+        top, left = (0, 0) if method == "dps" else ((x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2)
+        x = x[:, top:top + h, left:left + w]
+    x = ((x + 1) / 2).clamp(0, 1)
     return photo(x.mean(0, keepdim=True) if channels == 1 else x)
 
 

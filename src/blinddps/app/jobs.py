@@ -139,12 +139,6 @@ class Job:
         return self.config.device
 
 
-
-
-
-
-
-
 class JobRunner:
     """Runs the app's jobs.  base: the RestoreConfig every job starts from (priors, max_size);
     outdir: each job writes its files into a new folder there."""

@@ -66,10 +66,6 @@ def l0_deblur(
             return x
 
 
-
-
-
-
 def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
     """The latent image's strongest gradients only (Cho & Lee 2009): sx, sy (B, 1, H, W) zeroed
     where the gradient magnitude is under a threshold chosen per image so that each of four
@@ -90,16 +86,6 @@ def select_edges(sx: Tensor, sy: Tensor, keep: int) -> tuple[Tensor, Tensor]:
     threshold = kth.amin(dim=1).view(-1, 1, 1, 1)
     mask = magnitude >= threshold
     return sx * mask, sy * mask
-
-
-
-
-
-
-
-
-
-
 
 
 def bilateral(x: Tensor, sigma_s: float = 3.0, sigma_r: float = 0.1) -> Tensor:

@@ -13,8 +13,6 @@ import torch
 from ..service.failures import UserError, is_out_of_memory, one_line  # noqa: F401 (the CLI's modules import them from here)
 
 
-
-
 def friendly_errors(func: Callable) -> Callable:
     """Turn expected exceptions (bad files, bad values) into one-line messages, no traceback."""
 
@@ -47,11 +45,6 @@ device_option = click.option("--device", default="auto", show_default=True,
                              help="cpu, cuda, cuda:N, or auto (CUDA when available).")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-
-
-
-
-
 
 
 def ensure_writable_dir(path: str | Path) -> Path:

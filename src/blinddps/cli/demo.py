@@ -24,10 +24,6 @@ MEASUREMENT_SEED = 0  # the demo blurs with the same kernel every time; --seed v
 BLUR = {"blur": "motion", "intensity": 0.5, "noise": 0.01, "padding": "reflect"}
 
 
-
-
-
-
 def _figure(sharp, blurry, restored, k_true, k_est, numbers: dict):
     return tile_figure([
         ("sharp", sharp[0]),

@@ -30,12 +30,6 @@ from .common import (UserError, apply_threads, device_option, ensure_writable_di
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 
-
-
-
-
-
-
 # --------------------------------------------------------------------------- progress
 
 
@@ -60,18 +54,6 @@ class StepBar:
 def say(text: str, *, err: bool = False) -> None:
     """Print a line without breaking the progress bars."""
     tqdm.write(text, file=sys.stderr if err else sys.stdout)
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # --------------------------------------------------------------------------- one photo, a batch
@@ -108,8 +90,6 @@ def restore_file(path: Path, stem: str, outdir: Path, config: RestoreConfig, pri
     record = output_record(turbulence=turbulence, input_name=str(path), config=config, loaded=loaded, result=result,
                            notes=notes, known_kernel=kernel is not None)
     return notes + write_outputs(paths, loaded, result, record)
-
-
 
 
 def unique_stems(paths: list[Path]) -> list[str]:
@@ -241,8 +221,6 @@ def make_config(device: str, quiet: bool, threads: int = 0, config_file: str | N
         if not quiet:
             say("note: autocast needs CUDA or a CPU with native bf16; running in float32", err=True)
     return RestoreConfig.from_options(**{**options, "device": str(dev)}).resolved(turbulence)
-
-
 
 
 IMAGES = click.argument("images", nargs=-1, required=True, type=click.Path())

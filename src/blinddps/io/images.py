@@ -142,20 +142,6 @@ def _load(img: Image.Image, path: Path) -> None:
 # --------------------------------------------------------------------------- reading: our 16-bit codecs
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- reading: to array
 
 
@@ -338,12 +324,6 @@ def quantize(arr: np.ndarray, bit_depth: int) -> np.ndarray:
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     top = 255 if bit_depth == 8 else 65535
     return np.rint(np.clip(arr, 0.0, 1.0) * top).astype(np.uint8 if bit_depth == 8 else np.uint16)
-
-
-
-
-
-
 
 
 def _encode(arr: np.ndarray, fmt: str, tmp: Path, quality: int) -> None:

@@ -60,17 +60,19 @@ def progress_strip(result: RestoreResult, every: int, height: int = 128) -> Imag
 
 def write_outputs(paths: dict[str, Path], loaded: LoadedImage, result: RestoreResult, record: dict) -> list[str]:
     """Write every output of one photo (config JSON last); returns notes for the user."""
-    notes = list(write_image(paths["restored"], result.image, bit_depth=loaded.bit_depth, mode=loaded.mode).notes)
-    save_kernel(result.kernel, paths["kernel_npy"], paths["kernel_png"])
-    if "std" in paths and result.std is not None:
-        record["info"]["std_png_max"] = save_scaled_map(result.std[0].mean(0), paths["std"])
-    if "progress" in paths and result.frames:
-        strip = progress_strip(result, record["config"]["record_every"])
-        save_figure(strip, paths["progress"])
-    if "tilt_npy" in paths and result.tilt is not None:
-        save_npy_atomic(paths["tilt_npy"], result.tilt.float().numpy())
-        record["info"]["tilt_png_max_px"] = save_scaled_map(result.tilt.float().norm(dim=0), paths["tilt_png"])
-    written = {key: p for key, p in paths.items() if p.exists() or key == "config"}
-    record["outputs"] = {key: p.name for key, p in written.items()}
+    # the optional files the result has something for (turbulence by the proximal sampler has no tilt)
+    produced = {"std": result.std is not None, "progress": bool(result.frames),
+                "tilt_npy": result.tilt is not None, "tilt_png": result.tilt is not None}
+    wanted = {key: path for key, path in paths.items() if produced.get(key, True)}
+    notes = list(write_image(wanted["restored"], result.image, bit_depth=loaded.bit_depth, mode=loaded.mode).notes)
+    save_kernel(result.kernel, wanted["kernel_npy"], wanted["kernel_png"])
+    if "std" in wanted:
+        record["info"]["std_png_max"] = save_scaled_map(result.std[0].mean(0), wanted["std"])
+    if "progress" in wanted:
+        save_figure(progress_strip(result, record["config"]["record_every"]), wanted["progress"])
+    if "tilt_npy" in wanted:
+        save_npy_atomic(wanted["tilt_npy"], result.tilt.float().numpy())
+        record["info"]["tilt_png_max_px"] = save_scaled_map(result.tilt.float().norm(dim=0), wanted["tilt_png"])
+    record["outputs"] = {key: path.name for key, path in wanted.items()}
     write_json_atomic(paths["config"], record)
     return notes

@@ -89,7 +89,6 @@ def timesteps(steps: int, t_start: int) -> list[int]:
     return [int(t) for t in ts]
 
 
-
 class ProximalSampler:
     """Blind or non-blind deblurring with an image prior (and optionally a kernel prior) as denoisers.
 

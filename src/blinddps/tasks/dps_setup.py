@@ -11,7 +11,6 @@ from ..solvers.guidance import KernelCentring, Sum
 from .config import RestoreConfig
 
 
-
 def dps_config(config: RestoreConfig) -> SolverConfig:
     """BlindDPS's solver settings from the task's (config resolved: zeta set)."""
     dps = config.dps

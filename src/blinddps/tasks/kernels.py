@@ -9,7 +9,6 @@ from ..physics import pad_kernel_to
 from .config import RestoreConfig
 
 
-
 def check_sizes(image: torch.Tensor, config: RestoreConfig) -> None:
     h, w = image.shape[-2:]
     if config.kernel_size < 3:

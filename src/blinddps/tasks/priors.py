@@ -10,7 +10,6 @@ from .config import RestoreConfig
 CHANNELS = {"image": 3, "kernel": 1, "tilt": 2}
 
 
-
 def load_task_prior(kind: str, name: str, device: str, respacing: str) -> DiffusionPrior:
     """One prior by bundled name or path, checked to have the channel count its kind needs."""
     prior = load_prior(name, kind=kind, device=device, respacing=respacing)

@@ -8,7 +8,6 @@ from ..solvers import StepInfo
 from ..solvers.proximal import ProximalConfig, timesteps
 
 
-
 class RunProgress:
     """One progress count over the candidates' restorations (`trial`'s steps each) and the
     kept kernel's full restorations after them (`finals` of them counted from the start with

@@ -35,8 +35,6 @@ from .resolution import bound_resolution, upscale_kernel
 from .search import kernel_search_config, search_kernel_of, search_prior
 
 
-
-
 def _as_batch(image: torch.Tensor) -> torch.Tensor:
     image = image if image.dim() == 4 else image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
@@ -44,20 +42,6 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
     if not torch.isfinite(image).all():
         raise ValueError("the image contains NaN or Inf values")
     return image.float().clamp(0, 1)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def restore(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), *, turbulence: bool = False,
@@ -139,10 +123,6 @@ TILT_NOT_ESTIMATED = ("not estimated: the proximal sampler removes the blur and 
                       "displacement in place (one frame does not fix it); method 'dps' estimates a tilt field")
 
 
-
-
-
-
 def prox_config(config: RestoreConfig) -> ProximalConfig:
     """The proximal sampler's settings from the task's (noise: [0, 1] -> [-1, 1] units)."""
     return ProximalConfig(steps=config.prox.steps, t_start=config.prox.t_start, lam=config.prox.lam,
@@ -165,24 +145,20 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
         seen[:] = [info]
         if callback is not None:
             callback(info)
-    found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
-    kernel = upscale_kernel(found.kernel, view_scale)
-    done = seen[0].num_steps if seen else 0
 
     def on_photo(info: StepInfo) -> None:
-        if callback is not None:
-            callback(replace(info, step=done + info.step, num_steps=done + info.num_steps))
-    lam = found.info.get("restore_lambda", config.prox.lam)
-    full = replace(config, prox=replace(config.prox, lam=lam))
+        done = seen[0].num_steps if seen else 0
+        callback(replace(info, step=done + info.step, num_steps=done + info.num_steps))
+    found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
+    kernel = upscale_kernel(found.kernel, view_scale)
+    full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
     result = _restore_prox(y01, channels, scale, full, kernel, on_photo if callback else None, priors, start)
-    view_info = {k: v for k, v in found.info.items() if k not in ("seconds", "final_misfit", "working_size", "grid")}
-    result.info.update({**view_info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
-                        "view_kernel_size": found.kernel.shape[-1], "kernel_size": kernel.shape[-1],
-                        "nfe_per_image": found.info["nfe_per_image"] + result.info["nfe_per_image"],
-                        "seconds": time.perf_counter() - start, "working_size": list(y01.shape[-2:])})
+    # the view's search record, under the photo's own run record (its scale, size, steps, time)
+    result.info = {**found.info, **result.info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
+                   "view_kernel_size": found.kernel.shape[-1],
+                   "nfe_per_image": found.info["nfe_per_image"] + result.info["nfe_per_image"],
+                   "seconds": time.perf_counter() - start}
     return result
-
-
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
@@ -314,8 +290,6 @@ def _trusted(search: dict, trust: float | None) -> bool:
     return trust is not None and search.get("search_agreement", -1.0) >= trust
 
 
-
-
 def _prox_solve(y01, kernel, settings: ProximalConfig, image_prior: DiffusionPrior, config: RestoreConfig, callback):
     """One run of the proximal sampler: config.samples restorations of y01 (1, C, H, W) in
     [0, 1] with this kernel (K, K) (None: blind from the delta kernel)."""
@@ -352,26 +326,10 @@ def _package_prox(result, sampler, domain, y01, channels, scale, config: Restore
         "autocast": sampler.config.autocast, **search})
 
 
-
-
-
-
-
-
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:
     """One generator per posterior sample, seeded from config.seed (sample s depends only on
     its own generator, so a batch of samples equals them run one by one)."""
     return [torch.Generator().manual_seed(config.seed * 7919 + s) for s in range(config.samples)]
-
-
-
-
-
-
-
-
-
-
 
 
 def deblur(image: torch.Tensor, config: RestoreConfig = RestoreConfig(), **kwargs) -> RestoreResult:

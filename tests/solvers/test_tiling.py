@@ -9,21 +9,26 @@ import torch.nn.functional as F
 
 from blinddps.priors.bundle import load_prior
 from blinddps.solvers.proximal import denoise_x0
-from blinddps.solvers.tiling import ramp, tile_starts, tiled, tiled_x0
+from blinddps.solvers.tiling import ramp, tile_layout, tiled, tiled_x0
 
 
 @pytest.mark.parametrize("size, tile, overlap, multiple", [(100, 32, 8, 1), (96, 40, 16, 4), (30, 64, 8, 4),
-                                                           (257, 64, 32, 8)])
-def test_tiles_cover_the_axis_with_the_stride_and_end_flush(size, tile, overlap, multiple):
-    starts = tile_starts(size, tile, overlap, multiple)
+                                                           (256, 64, 32, 8), (3200, 768, 64, 8), (4320, 768, 64, 8)])
+def test_tiles_cover_the_axis_with_the_overlap_and_little_waste(size, tile, overlap, multiple):
+    side, starts = tile_layout(size, tile, overlap, multiple)
     if tile >= size:
-        assert starts == [0]
+        assert (side, starts) == (size, [0])
         return
-    assert starts[0] == 0 and starts[-1] == size - tile
-    assert all((b - a) % multiple == 0 and 0 < b - a <= tile - overlap for a, b in zip(starts[:-2], starts[1:-1]))
+    assert side <= tile and side % multiple == 0 and all(s % multiple == 0 for s in starts)
+    assert starts[0] == 0 and starts[-1] == size - side
+    assert all(side - (b - a) >= overlap for a, b in zip(starts, starts[1:]))  # every overlap kept
+    fewest = -(-(size - overlap) // (tile - overlap))  # tiles of the full side at the least overlap
+    assert len(starts) <= fewest + (multiple > 1)
+    # the side shrunk to what those tiles need: one multiple less could not cover with the overlap
+    assert len(starts) * (side - multiple) - (len(starts) - 1) * overlap < size
     covered = torch.zeros(size, dtype=torch.bool)
     for s in starts:
-        covered[s:s + tile] = True
+        covered[s:s + side] = True
     assert bool(covered.all())
 
 

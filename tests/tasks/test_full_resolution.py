@@ -39,8 +39,14 @@ def test_a_photo_larger_than_the_kernel_view_comes_back_at_its_size(channels):
     photo = torch.rand(1, channels, 90, 132, generator=g)
     config = RestoreConfig(kernel_view=64, kernel_size=9, seed=0,
                            prox=ProxSettings(steps=2, search_decays=(1.1,), search_refine=None, search_consensus=None))
-    result = deblur(photo, config, priors={"image": natural})
+    seen = []
+    result = deblur(photo, config, priors={"image": natural}, callback=lambda info: seen.append((info.step, info.num_steps)))
     assert result.image.shape == photo.shape and float(result.image.min()) >= 0 and float(result.image.max()) <= 1
+    # one count over both runs: the photo's 2 steps weigh round(90 * 132 / (44 * 64)) = 4 view steps
+    # each and are in the total from the first step on; the count only grows, and ends at its total
+    view_steps = len(seen) - 2
+    assert [total for _, total in seen] == [view_steps + 2 * 4] * len(seen)
+    assert [step for step, _ in seen] == list(range(view_steps)) + [view_steps + 3, view_steps + 7]
     k = result.kernel
     assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1 and float(k.sum()) == pytest.approx(1, abs=1e-5)
     info = result.info

@@ -83,24 +83,25 @@ def clock(seconds: float) -> str:
 
 
 def status_html(update: JobUpdate, job: Job) -> str:
-    """The status line of a job with a progress bar: steps, elapsed time and time left."""
+    """The status line of a job with a progress bar: the share done, elapsed time and time left."""
     where = f"{'DPS' if job.method == 'dps' else 'proximal sampler'} on {job.device}"
     if update.stage == "waiting":
         return _status(f"Waiting for {job.device}: {update.ahead} job(s) ahead in the queue.", 0)
     if update.stage == "loading":
         return _status(f"Loading the priors ({where})…", 0)
     if update.stage == "cancelled":
-        done = f" at step {update.step} of {update.num_steps}" if update.num_steps else ""
+        done = f" at {100 * update.step // update.num_steps} %" if update.num_steps else ""
         return _status(f"Cancelled{done}; {job.device} is free.", None)
     fraction = update.step / max(update.num_steps, 1)
     if update.stage == "done":
         info = update.output.result.info if update.output else {}
-        text = (f"Done: {update.num_steps} steps in {clock(info.get('seconds', update.elapsed))} ({where}), "
+        text = (f"Done in {clock(info.get('seconds', update.elapsed))} ({where}), "
                 f"restored at {job.hw[1]}x{job.hw[0]}.")
         notes = "".join(f"<br>note: {html.escape(n)}" for n in (update.output.notes if update.output else []))
         return _status(text, 1.0, notes)
     left = "" if update.eta is None else f" · about {clock(update.eta)} left"
-    return _status(f"Step {update.step} of {update.num_steps} · {clock(update.elapsed)} elapsed{left} ({where})",
+    # the count weighs a large photo's steps by their cost (`tasks.progress.ViewThenPhoto`): a share, not steps
+    return _status(f"{100 * fraction:.0f} % · {clock(update.elapsed)} elapsed{left} ({where})",
                    fraction)
 
 

@@ -34,15 +34,21 @@ EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
 
 class StepBar:
-    """A tqdm bar over the sampling steps, fed by the solver's StepInfo callback (shows the misfit)."""
+    """A tqdm bar over the sampling steps, fed by the solver's StepInfo callback: the share done
+    and the time left (shows the misfit). A step's count is StepInfo.step + 1 of num_steps,
+    which a large photo's run weighs by its cost (`tasks.progress.ViewThenPhoto`), so the bar
+    shows a percentage rather than a step count."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
 
     def __init__(self, enabled: bool, total: int, desc: str = "steps"):
-        self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True,
+                        bar_format=self.FORMAT)
 
     def __call__(self, info: StepInfo) -> None:
         self.bar.total = info.num_steps
         self.bar.set_postfix(misfit=f"{float(info.loss.mean()):.4g}", refresh=False)
-        self.bar.update(1)
+        self.bar.update(info.step + 1 - self.bar.n)
 
     def __enter__(self) -> "StepBar":
         return self

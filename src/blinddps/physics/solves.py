@@ -91,6 +91,21 @@ class Domain:
         (ph, pw), (h, w) = self.grid, self.observed
         return F.pad(y, (left, pw - w - left, top, ph - h - top), mode="replicate")
 
+    def reach(self, kernel_size: int, multiple: int = 1) -> tuple[slice, slice]:
+        """(rows, columns) of the grid that the observed pixels' blur reads: the photo's window
+        widened by the kernel's reach K // 2 on every side, rounded out to `multiple` and kept
+        inside the grid. The rest of the grid is FFT padding that no measurement sees (all of
+        the grid when circular)."""
+        if self.circular:
+            return slice(0, self.grid[0]), slice(0, self.grid[1])
+        c = kernel_size // 2
+        spans = []
+        for start, length, side in zip(self.offset, self.observed, self.grid):
+            low = max(0, (start - c) // multiple * multiple)
+            high = min(side, -(-(start + length + c) // multiple) * multiple)
+            spans.append(slice(low, high))
+        return spans[0], spans[1]
+
     def crop(self, x: Tensor) -> Tensor:
         """Grid (..., P_h, P_w) -> the photo's window (..., H, W)."""
         top, left = self.offset

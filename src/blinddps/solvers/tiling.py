@@ -20,14 +20,23 @@ from torch import Tensor
 from ..priors import DiffusionPrior
 
 
-def tile_starts(size: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
-    """Start offsets of tiles of side `tile` covering [0, size): a stride of tile - overlap
-    (rounded down to `multiple`), the last tile flush with the end. One tile when it fits."""
+def tile_layout(size: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:
+    """(side, starts) of the fewest tiles of side at most `tile` covering [0, size) with
+    neighbours overlapping by at least `overlap`: the side shrunk to what that many tiles need
+    (a multiple of `multiple`) and the starts spread evenly, so that no tile is spent on a
+    sliver at the end (the network's time is proportional to the pixels it sees). One tile
+    of side `size` when it fits."""
     if tile >= size:
-        return [0]
-    stride = max(multiple, (tile - overlap) // multiple * multiple)
-    starts = list(range(0, size - tile, stride))
-    return starts + [size - tile]
+        return size, [0]
+    # in units of `multiple`: n units to cover with tiles of at most t units overlapping by o
+    n, t, o = -(-size // multiple), tile // multiple, -(-overlap // multiple)
+    count = -(-(n - o) // (t - o))
+    side = -(-(n + (count - 1) * o) // count)  # count * side >= n + (count - 1) o: every gap <= side - o
+    if side * multiple >= size:
+        return size, [0]
+    gaps = [(n - side) * (i + 1) // (count - 1) - (n - side) * i // (count - 1) for i in range(count - 1)]
+    starts = [multiple * sum(gaps[:i]) for i in range(count - 1)]
+    return side * multiple, starts + [size - side * multiple]
 
 
 def ramp(length: int, start: int, size: int, overlap: int, dtype=torch.float32, device=None) -> Tensor:
@@ -42,15 +51,15 @@ def ramp(length: int, start: int, size: int, overlap: int, dtype=torch.float32, 
     return w
 
 
-def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1, batch: int = 4) -> Tensor:
+def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1, batch: int = 1) -> Tensor:
     """fn(x) (B, C, H, W) -> (B, C', H, W), computed on overlapping tiles and blended (see the
     module docstring); tiles go through fn `batch` at a time. tile 0, or a tile as large as
     x: one call of fn on the whole x."""
     h, w = x.shape[-2:]
     if tile <= 0 or (tile >= h and tile >= w):
         return fn(x)
-    th, tw = min(tile, h), min(tile, w)
-    boxes = [(top, left) for top in tile_starts(h, th, overlap, multiple) for left in tile_starts(w, tw, overlap, multiple)]
+    (th, tops), (tw, lefts) = (tile_layout(n, tile, overlap, multiple) for n in (h, w))
+    boxes = [(top, left) for top in tops for left in lefts]
     out = weight = None
     for first in range(0, len(boxes), batch):
         group = boxes[first:first + batch]

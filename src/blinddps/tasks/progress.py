@@ -46,3 +46,24 @@ class RunProgress:
         self.finals += not announced
         self.finals_started += 1
         return self._shifted(self.runs * self.each + (self.finals_started - 1) * self.final_steps, self.final_steps)
+
+
+class ViewThenPhoto:
+    """One progress count over a blind restoration found on a reduced view and the photo then
+    restored at its own size. A step of the photo counts `weight` steps of the view (the
+    photo's pixels over the view's: what one step costs, tiles x steps), and the photo's
+    `photo_steps` are in the total from the view's first step on, so a time estimate from the
+    count covers the whole run. `view` and `photo` are the two runs' callbacks."""
+
+    def __init__(self, callback, weight: int, photo_steps: int):
+        self.callback = callback
+        self.weight, self.photo_steps = max(1, int(weight)), photo_steps
+        self.view_total = 0
+
+    def view(self, info: StepInfo) -> None:
+        self.view_total = info.num_steps
+        self.callback(replace(info, num_steps=info.num_steps + self.weight * self.photo_steps))
+
+    def photo(self, info: StepInfo) -> None:
+        self.callback(replace(info, step=self.view_total + self.weight * (info.step + 1) - 1,
+                              num_steps=self.view_total + self.weight * info.num_steps))

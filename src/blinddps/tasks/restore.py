@@ -24,12 +24,12 @@ from ..priors.transforms import ImageTransform
 from ..solvers import BlindDPS, StepInfo, Unknown
 from ..baselines.pan_l0 import PanL0Params
 from ..solvers.kernel_search import refine_kernel
-from ..solvers.proximal import ProximalConfig, ProximalSampler
+from ..solvers.proximal import ProximalConfig, ProximalSampler, timesteps
 from .config import RestoreConfig
 from .dps_setup import fit_kernel_size, kernel_regularisers, dps_unknowns, dps_config
 from .kernels import check_sizes, check_kernel, fit_known_kernel
 from .priors import load_priors, load_task_prior
-from .progress import RunProgress
+from .progress import RunProgress, ViewThenPhoto
 from .result import RestoreResult, package_result
 from .resolution import bound_resolution, upscale_kernel
 from .search import kernel_search_config, search_kernel_of, search_prior
@@ -137,22 +137,16 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     restored, refit) on a view whose long side is kernel_view, carried to the photo's
     resolution (`upscale_kernel`), and the photo restored with it at its own size (non-blind,
     at the lambda the view's restoration used: a carried kernel is not exact). The progress
-    counts the view's steps, then the photo's."""
+    counts the view's steps and the photo's, each of these weighted by its cost
+    (`ViewThenPhoto`)."""
     view, view_scale = bound_resolution(y01, config.kernel_view)
-    seen: list[StepInfo] = []
-
-    def on_view(info: StepInfo) -> None:
-        seen[:] = [info]
-        if callback is not None:
-            callback(info)
-
-    def on_photo(info: StepInfo) -> None:
-        done = seen[0].num_steps if seen else 0
-        callback(replace(info, step=done + info.step, num_steps=done + info.num_steps))
+    weight = round(y01.shape[-2] * y01.shape[-1] / (view.shape[-2] * view.shape[-1]))
+    progress = ViewThenPhoto(callback, weight, len(timesteps(config.prox.steps, config.prox.t_start)))
+    on_view, on_photo = (progress.view, progress.photo) if callback is not None else (None, None)
     found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
     kernel = upscale_kernel(found.kernel, view_scale)
     full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
-    result = _restore_prox(y01, channels, scale, full, kernel, on_photo if callback else None, priors, start)
+    result = _restore_prox(y01, channels, scale, full, kernel, on_photo, priors, start)
     # the view's search record, under the photo's own run record (its scale, size, steps, time)
     result.info = {**found.info, **result.info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
                    "view_kernel_size": found.kernel.shape[-1],

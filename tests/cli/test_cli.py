@@ -581,3 +581,15 @@ def test_a_photo_over_the_kernel_view_is_written_at_its_size_in_its_depth(tmp_pa
         assert restored.size == (100, 80) and restored.mode == "I;16"
     info = json.loads((tmp_path / "out" / "grey16_config.json").read_text())["info"]
     assert info["kernel_view"] == [51, 64] and info["working_size"] == [80, 100]
+
+
+def test_the_step_bar_follows_a_weighted_count_to_its_end():
+    """The bar takes each StepInfo's count (step + 1 of num_steps), not one per call: a large
+    photo's steps advance it by their weight, and the last one fills it."""
+    from blinddps.cli.restore import StepBar
+    from blinddps.solvers import StepInfo
+
+    with StepBar(True, 5) as bar:
+        for step in (0, 1, 2, 7, 12):  # three view steps, then two photo steps weighing 5 each
+            bar(StepInfo(step, 13, 0, torch.zeros(1), {}))
+            assert bar.bar.n == step + 1 and bar.bar.total == 13

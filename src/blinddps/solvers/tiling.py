@@ -1,13 +1,13 @@
 """The image prior as a denoiser over overlapping tiles, blended without seams.
 
 A whole-photo network pass needs activations that grow with the photo (many GB at 12 MP);
-tiles bound them by the tile's size. Tiles of side `tile` overlap by `overlap` pixels; each
-tile's x0 estimate is weighted by a ramp that rises from the tile's inner edges over the
-overlap (weight 1 where no other tile covers the pixel, e.g. at the photo's borders), and
-the weighted estimates are averaged, so the seams fade over the overlap. The networks here
-are convolutional with group normalisation: a tile sees the statistics of its own window,
-so the tiled estimate differs slightly from the whole-image one everywhere, and exactly
-equals it when one tile covers the image.
+tiles bound them by the tile's size. Tiles of side at most `tile` overlap by at least
+`overlap` pixels (`tile_layout`); each tile's x0 estimate is weighted by a ramp that rises
+from the tile's inner edges over the overlap (weight 1 where no other tile covers the pixel,
+e.g. at the photo's borders), and the weighted estimates are averaged, so the seams fade
+over the overlap. The networks here are convolutional with group normalisation: a tile sees
+the statistics of its own window, so the tiled estimate differs slightly from the
+whole-image one everywhere, and exactly equals it when one tile covers the image.
 
 Shapes: x_t (B, C, H, W) in network units; tiles are cut with sides that are multiples of
 the network's spatial multiple (the photo's grid already is one).
@@ -32,8 +32,6 @@ def tile_layout(size: int, tile: int, overlap: int, multiple: int = 1) -> tuple[
     n, t, o = -(-size // multiple), tile // multiple, -(-overlap // multiple)
     count = -(-(n - o) // (t - o))
     side = -(-(n + (count - 1) * o) // count)  # count * side >= n + (count - 1) o: every gap <= side - o
-    if side * multiple >= size:
-        return size, [0]
     gaps = [(n - side) * (i + 1) // (count - 1) - (n - side) * i // (count - 1) for i in range(count - 1)]
     starts = [multiple * sum(gaps[:i]) for i in range(count - 1)]
     return side * multiple, starts + [size - side * multiple]

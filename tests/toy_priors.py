@@ -49,7 +49,6 @@ class CallRecorder(nn.Module):
     def __init__(self, network: nn.Module):
         super().__init__()
         self.network = network
-        self.config = getattr(network, "config", None)  # the wrapped network's shape rules
         self.inputs: list[torch.Tensor] = []
         self.timesteps: list[torch.Tensor] = []
 

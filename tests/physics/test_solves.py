@@ -182,8 +182,8 @@ def test_reach_holds_every_pixel_the_photo_reads(k, multiple):
     """Pixels of the grid outside `Domain.reach` never enter the photo's blur; the reach is
     rounded out to the multiple, and a grid made by `for_measurement` below the FFT-friendly
     sizes is all reach (so a small photo's restoration does not change)."""
-    d = Domain((48, 64), (13, 17), (8, 11), False)  # a grid with FFT padding beyond the reach
-    rows, cols = d.reach(k, multiple)
+    d = Domain((48, 64), (13, 17), (8, 11), False, multiple)  # a grid with FFT padding beyond the reach
+    rows, cols = d.reach(k)
     assert all(v % multiple == 0 for v in (rows.start, rows.stop, cols.start, cols.stop))
     assert rows.stop - rows.start < 48 and cols.stop - cols.start < 64
     kernel = _kernel(2, k, seed=k)
@@ -193,8 +193,8 @@ def test_reach_holds_every_pixel_the_photo_reads(k, multiple):
     noise = _randn(2, 3, 48, 64, seed=k + 1) * outside
     assert torch.allclose(d.crop(conv_circular(x + noise, kernel)), d.crop(conv_circular(x, kernel)), atol=1e-12)
     small = Domain.for_measurement((37, 50), k, "valid", multiple)
-    assert small.reach(k, multiple) == (slice(0, small.grid[0]), slice(0, small.grid[1]))
-    assert Domain.for_measurement((8, 8), k, "circular").reach(k, multiple) == (slice(0, 8), slice(0, 8))
+    assert small.multiple == multiple and small.reach(k) == (slice(0, small.grid[0]), slice(0, small.grid[1]))
+    assert Domain.for_measurement((8, 8), k, "circular").reach(k) == (slice(0, 8), slice(0, 8))
 
 
 # ------------------------------------------------------------------------ solve_image

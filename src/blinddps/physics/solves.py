@@ -47,12 +47,14 @@ class Domain:
 
     grid: (P_h, P_w), the image unknown's size.  offset: (top, left) of the photo's pixel (0, 0)
     on the grid.  observed: the photo's (H, W).  circular: every grid pixel is observed.
+    multiple: what the grid's sides are multiples of (the image network's spatial multiple).
     """
 
     grid: tuple[int, int]
     offset: tuple[int, int]
     observed: tuple[int, int]
     circular: bool
+    multiple: int = 1
 
     @staticmethod
     def for_measurement(shape: tuple[int, int], kernel_size: int, border: str, multiple: int = 1) -> "Domain":
@@ -63,12 +65,12 @@ class Domain:
         if border == "circular":
             if h % multiple or w % multiple:
                 raise ValueError(f"a circular domain needs a size divisible by {multiple}, got {h}x{w}")
-            return Domain((h, w), (0, 0), (h, w), True)
+            return Domain((h, w), (0, 0), (h, w), True, multiple)
         if border != "valid":
             raise ValueError(f"border must be 'circular' or 'valid', got {border!r}")
         c = kernel_size // 2
         ph, pw = (grid_side(n + 2 * c, multiple) for n in (h, w))
-        return Domain((ph, pw), ((ph - h) // 2, (pw - w) // 2), (h, w), False)
+        return Domain((ph, pw), ((ph - h) // 2, (pw - w) // 2), (h, w), False, multiple)
 
     def mask(self, device=None, dtype=torch.float32) -> Tensor | None:
         """(1, 1, P_h, P_w) indicator of the observed pixels, None when circular."""
@@ -91,14 +93,14 @@ class Domain:
         (ph, pw), (h, w) = self.grid, self.observed
         return F.pad(y, (left, pw - w - left, top, ph - h - top), mode="replicate")
 
-    def reach(self, kernel_size: int, multiple: int = 1) -> tuple[slice, slice]:
+    def reach(self, kernel_size: int) -> tuple[slice, slice]:
         """(rows, columns) of the grid that the observed pixels' blur reads: the photo's window
-        widened by the kernel's reach K // 2 on every side, rounded out to `multiple` and kept
-        inside the grid. The rest of the grid is FFT padding that no measurement sees (all of
-        the grid when circular)."""
+        widened by the kernel's reach K // 2 on every side, rounded out to the grid's multiple
+        and kept inside the grid. The rest of the grid is FFT padding that no measurement sees
+        (all of the grid when circular)."""
         if self.circular:
             return slice(0, self.grid[0]), slice(0, self.grid[1])
-        c = kernel_size // 2
+        c, multiple = kernel_size // 2, self.multiple
         spans = []
         for start, length, side in zip(self.offset, self.observed, self.grid):
             low = max(0, (start - c) // multiple * multiple)

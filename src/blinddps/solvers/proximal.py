@@ -146,8 +146,7 @@ class ProximalSampler:
         kernel = (known["kernel"] if not blind else _initial_kernel(kernel_init, kernel_size, device))
         kernel = kernel.to(device, y.dtype).expand(batch, 1, *kernel.shape[-2:]).clone()
         sigma_n = self._noise_level(y)
-        multiple = getattr(getattr(self.image_prior.network, "config", None), "spatial_multiple", 1)
-        reach = self.domain.reach(kernel.shape[-1], multiple)
+        reach = self.domain.reach(kernel.shape[-1])
         x_t = _randn(tuple(y.shape[1:]), batch, generator, device)
         if cfg.t_start < 999:  # start from a noised first guess instead of pure noise
             abar = self._abar(self.ts[0])

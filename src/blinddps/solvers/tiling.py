@@ -49,27 +49,23 @@ def ramp(length: int, start: int, size: int, overlap: int, dtype=torch.float32, 
     return w
 
 
-def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1, batch: int = 1) -> Tensor:
-    """fn(x) (B, C, H, W) -> (B, C', H, W), computed on overlapping tiles and blended (see the
-    module docstring); tiles go through fn `batch` at a time. tile 0, or a tile as large as
-    x: one call of fn on the whole x."""
+def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
+    """fn(x) (B, C, H, W) -> (B, C', H, W), computed on overlapping tiles, one at a time (the
+    network's time per pixel does not depend on how many go together), and blended (see the
+    module docstring). tile 0, or a tile as large as x: one call of fn on the whole x."""
     h, w = x.shape[-2:]
     if tile <= 0 or (tile >= h and tile >= w):
         return fn(x)
     (th, tops), (tw, lefts) = (tile_layout(n, tile, overlap, multiple) for n in (h, w))
-    boxes = [(top, left) for top in tops for left in lefts]
     out = weight = None
-    for first in range(0, len(boxes), batch):
-        group = boxes[first:first + batch]
-        crops = torch.cat([x[..., top:top + th, left:left + tw] for top, left in group])
-        results = fn(crops).split(x.shape[0])
-        for (top, left), result in zip(group, results):
+    for top in tops:
+        for left in lefts:
+            result = fn(x[..., top:top + th, left:left + tw])
             if out is None:
                 out = x.new_zeros(x.shape[0], result.shape[1], h, w, dtype=result.dtype)
                 weight = x.new_zeros(1, 1, h, w, dtype=result.dtype)
             wy = ramp(th, top, h, overlap, result.dtype, x.device)
-            wx = ramp(tw, left, w, overlap, result.dtype, x.device)
-            wts = wy[:, None] * wx[None, :]
+            wts = wy[:, None] * ramp(tw, left, w, overlap, result.dtype, x.device)[None, :]
             out[..., top:top + th, left:left + tw] += result * wts
             weight[..., top:top + th, left:left + tw] += wts
     return out / weight

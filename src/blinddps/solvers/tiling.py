@@ -74,9 +74,6 @@ def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
 def tiled_x0(prior: DiffusionPrior, x_t: Tensor, t: int, *, tile: int, overlap: int, autocast: bool = False) -> Tensor:
     """The prior's x0 estimate (float32) of x_t at chain index t over overlapping tiles."""
     def x0(part: Tensor) -> Tensor:
-        # channels-last: oneDNN's convolutions skip their layout reorders (2.2 -> 1.6 us per
-        # pixel in bf16); only here, on large photos, so that smaller runs keep their numbers
-        part = part.contiguous(memory_format=torch.channels_last)
         with torch.autocast(part.device.type, dtype=torch.bfloat16, enabled=autocast):
-            return prior.denoise(part, t).x0.float().contiguous()
+            return prior.denoise(part, t).x0.float()
     return tiled(x0, x_t, tile, overlap, prior.network.config.spatial_multiple)

@@ -73,7 +73,15 @@ def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
 
 def tiled_x0(prior: DiffusionPrior, x_t: Tensor, t: int, *, tile: int, overlap: int, autocast: bool = False) -> Tensor:
     """The prior's x0 estimate (float32) of x_t at chain index t over overlapping tiles."""
+    h, w = x_t.shape[-2:]
+    # channels-last lets oneDNN's convolutions skip their layout reorders (2.2 -> 1.6 us per
+    # pixel in bf16) but rounds differently; only when tiles are cut (large photos), so that a
+    # whole-grid call equals prior.denoise exactly and small photos keep their measured numbers
+    channels_last = tile > 0 and (tile < h or tile < w)
+
     def x0(part: Tensor) -> Tensor:
+        if channels_last:
+            part = part.contiguous(memory_format=torch.channels_last)
         with torch.autocast(part.device.type, dtype=torch.bfloat16, enabled=autocast):
-            return prior.denoise(part, t).x0.float()
+            return prior.denoise(part, t).x0.float().contiguous()
     return tiled(x0, x_t, tile, overlap, prior.network.config.spatial_multiple)

@@ -118,13 +118,25 @@ def _blur(x: Tensor, otf: Tensor) -> Tensor:
     return torch.fft.irfft2(torch.fft.rfft2(x) * otf, s=x.shape[-2:])
 
 
-def _blur_t(x: Tensor, otf: Tensor) -> Tensor:
-    return torch.fft.irfft2(torch.fft.rfft2(x) * otf.conj(), s=x.shape[-2:])
+def _spectral_dot(a: Tensor, b: Tensor, weights: Tensor) -> Tensor:
+    """Per (sample, channel) inner products (B, C, 1, 1) of the real images whose rfft2 spectra
+    are a and b, (B, C, H, W // 2 + 1); weights from `_parseval_weights` (a matrix-vector
+    product: no second buffer of the photo's size)."""
+    pairs = torch.view_as_real(a) * torch.view_as_real(b)
+    return (pairs.flatten(-2) @ weights).sum(dim=-1)[..., None, None]
 
 
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per (sample, channel) inner products, (B, C, 1, 1): channels are independent systems."""
-    return (a * b).sum(dim=(-2, -1), keepdim=True)
+def _parseval_weights(shape: tuple[int, int], dtype, device) -> Tensor:
+    """Weights (2 (W // 2 + 1),) that turn sums over an rfft2 half spectrum (as real and
+    imaginary pairs) into the inner products of the real (H, W) images (Parseval): an inner
+    column stands for two columns of the full spectrum, column 0 (and W / 2 for even W) for
+    one; / (H W)."""
+    h, w = shape
+    weights = torch.full((w // 2 + 1, 2), 2.0 / (h * w), dtype=dtype, device=device)
+    weights[0] = 1.0 / (h * w)
+    if w % 2 == 0:
+        weights[-1] = 1.0 / (h * w)
+    return weights.flatten()
 
 
 def solve_image(y_grid: Tensor, kernel: Tensor, x0: Tensor, rho: float | Tensor, mask: Tensor | None = None,
@@ -136,44 +148,57 @@ def solve_image(y_grid: Tensor, kernel: Tensor, x0: Tensor, rho: float | Tensor,
     (1, 1, P_h, P_w) or None (circular: the exact solution by one FFT division).
     With a mask: preconditioned conjugate gradients on (K^T M K + rho) x = K^T M y + rho x0,
     with the circular system (|K|^2 + rho)^-1 as the preconditioner (exact when M = 1), from
-    x_init (default: the circular solution). Returns (B, C, P_h, P_w).
+    x_init (default: the circular solution), stopped after `iters` iterations or where the
+    residual is under tol times the right-hand side. Returns (B, C, P_h, P_w).
     """
     shape = y_grid.shape[-2:]
     otf = kernel_otf(kernel.to(y_grid.dtype), shape)
-    denom = otf.abs() ** 2 + rho if not torch.is_tensor(rho) else otf.abs() ** 2 + rho.reshape(-1, 1, 1, 1)
-
-    def precondition(r: Tensor) -> Tensor:
-        return torch.fft.irfft2(torch.fft.rfft2(r) / denom, s=shape)
-
-    rhs = _blur_t(y_grid if mask is None else y_grid * mask, otf) + rho * x0
+    otf_t = otf.conj().resolve_conj()
+    rho = rho.reshape(-1, 1, 1, 1) if torch.is_tensor(rho) else rho
+    inverse = 1 / (otf.abs() ** 2 + rho)  # the circular system's inverse: the preconditioner
+    rhs = otf_t * torch.fft.rfft2(y_grid if mask is None else y_grid * mask)
+    rhs += rho * torch.fft.rfft2(x0)
     if mask is None:
-        return precondition(rhs)
+        return torch.fft.irfft2(rhs * inverse, s=shape)
+    # The iterates are kept as spectra: only the mask needs the pixel domain, so an iteration
+    # costs two FFTs (the blur, then the masked blur's spectrum) instead of six; the inner
+    # products come from the spectra by Parseval. In place where a large photo's buffers
+    # would otherwise be allocated anew each iteration.
+    weights = _parseval_weights(shape, y_grid.dtype, y_grid.device)
 
     def normal(v: Tensor) -> Tensor:
-        return _blur_t(_blur(v, otf) * mask, otf) + rho * v
+        blurred = torch.fft.irfft2(otf * v, s=shape)
+        blurred *= mask
+        out = torch.fft.rfft2(blurred).mul_(otf_t)
+        return out.add_(v, alpha=rho) if not torch.is_tensor(rho) else out.addcmul_(v, rho.to(v.dtype))
 
-    x = precondition(rhs) if x_init is None else x_init
+    def dot(a: Tensor, b: Tensor) -> Tensor:
+        return _spectral_dot(a, b, weights)
+
+    x = rhs * inverse if x_init is None else torch.fft.rfft2(x_init)
     r = rhs - normal(x)
-    z = precondition(r)
+    z = r * inverse
     p = z
-    rz = _dot(r, z)
-    scale = _dot(rhs, rhs).clamp_min(1e-30)
-    done = _dot(r, r) <= tol**2 * scale
+    rz = dot(r, z)
+    scale = dot(rhs, rhs).clamp_min(1e-30)
+    del rhs
+    done = dot(r, r) <= tol**2 * scale
     for _ in range(iters):
         if bool(done.all()):
             break
         q = normal(p)
         # a converged (sample, channel) stops moving: its result must not depend on how long
         # the rest of the batch iterates (a batch equals its samples solved one by one)
-        alpha = torch.where(done, torch.zeros_like(rz), rz / _dot(p, q).clamp_min(1e-30))
-        x = x + alpha * p
-        r = r - alpha * q
-        done = done | (_dot(r, r) <= tol**2 * scale)
-        z = precondition(r)
-        rz_new = _dot(r, z)
-        p = z + (rz_new / rz.clamp_min(1e-30)) * p
+        alpha = torch.where(done, torch.zeros_like(rz), rz / dot(p, q).clamp_min(1e-30)).to(p.dtype)
+        x.addcmul_(alpha, p)
+        r.addcmul_(alpha, q, value=-1)
+        del q
+        done = done | (dot(r, r) <= tol**2 * scale)
+        z = r * inverse
+        rz_new = dot(r, z)
+        p = p.mul_((rz_new / rz.clamp_min(1e-30)).to(p.dtype)).add_(z)
         rz = rz_new
-    return x
+    return torch.fft.irfft2(x, s=shape)
 
 
 def project_simplex(k: Tensor) -> Tensor:

@@ -493,3 +493,44 @@ def test_prox_options_reach_the_prox_rows_and_their_cache_key(tmp_path, tiny_pri
     assert "pick_steps" not in off.method_settings("prox")["search"]
     short = plain.replace(prox_options=("prox_search_pick_steps=4",))
     assert short.method_settings("prox")["search"]["pick_steps"] == 4
+
+
+def test_published_kernels_are_read_in_levins_orientation(levin_dir, tmp_path):
+    """A published row's kernel: the file for the case's image and kernel, summing to 1, and
+    nearer Levin's true kernel as it is than rotated by 180 degrees (the orientation check of
+    the file convention: Pan et al. 2016's kernels, 32 cases)."""
+    from blinddps.bench.methods import published_kernel
+    from blinddps.metrics import kernel_mnc
+
+    config = BenchConfig(images=str(levin_dir), out=str(tmp_path), task="levin", methods="published:pan_cvpr_2016,blurry")
+    closer = 0
+    for case in list_cases(config):
+        k = published_kernel(case, "pan_cvpr_2016")
+        truth = load_measurement(case, config).kernel
+        assert k.min() >= 0 and abs(float(k.sum()) - 1) < 1e-5 and k.shape[-1] % 2 == 1
+        closer += float(kernel_mnc(k[None, None], truth[None, None])) > float(
+            kernel_mnc(k.flip(-2, -1)[None, None], truth[None, None]))
+    assert closer >= 28
+    with pytest.raises(FileNotFoundError, match="k_1_im_1_"):
+        published_kernel(list_cases(config)[0], "no_such_method")
+
+
+def test_published_rows_are_levins_and_restore_like_the_true_kernel_row(levin_dir, tiny_priors, tmp_path):
+    """'published:<folder>' parses (case kept), only on Levin; its cache key is the oracle
+    row's plus the folder; its run restores with that kernel through the proximal sampler."""
+    from blinddps.bench.config import parse_methods
+    from blinddps.bench.methods import load_priors, published_kernel, run_method
+
+    assert parse_methods("Prox,published:sun_iccp_2013") == ("prox", "published:sun_iccp_2013")
+    with pytest.raises(ValueError, match="unknown method"):
+        parse_methods("published:")
+    with pytest.raises(ValueError, match="Levin"):
+        BenchConfig(images="x", out=str(tmp_path), task="motion", methods="published:pan_cvpr_2016")
+    config = BenchConfig(images=str(levin_dir), out=str(tmp_path), task="levin", image_prior=tiny_priors["image"],
+                         methods="published:pan_cvpr_2016,prox-oracle", prox_options=("prox_steps=2",), limit=1)
+    key = config.method_settings("published:pan_cvpr_2016")
+    assert key == {**config.method_settings("prox-oracle"), "published": "pan_cvpr_2016"}
+    m = load_measurement(list_cases(config)[0], config)
+    out = run_method("published:pan_cvpr_2016", m, config, load_priors(config))
+    assert torch.equal(out.kernel, published_kernel(m.case, "pan_cvpr_2016"))
+    assert out.image.shape == m.y.shape and out.nfe == 2

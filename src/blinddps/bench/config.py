@@ -28,6 +28,27 @@ METHODS = {
 }
 DIFFUSION_METHODS = ("blinddps", "blinddps-uniform", "dps-oracle", "prox", "prox-oracle")
 PROX_METHODS = ("prox", "prox-oracle")
+# "published:<folder>" (Levin only): the kernels another method published for Levin's cases, in
+# <levin>/published/<folder>/k_J_im_I_*.png, restored by the same proximal sampler as the
+# blind row, so that its kernels and ours are judged through one restoration
+PUBLISHED = "published:"
+
+
+def is_published(method: str) -> bool:
+    return method.startswith(PUBLISHED)
+
+
+def uses_image_prior(method: str) -> bool:
+    """Whether the method needs the bench's image prior (a diffusion method or a published row)."""
+    return method in DIFFUSION_METHODS or is_published(method)
+
+
+def describe(method: str) -> str:
+    """The report's line for a method."""
+    if is_published(method):
+        return (f"the kernels published by {method[len(PUBLISHED):]} for these cases, restored by the proximal "
+                "sampler as `prox-oracle` restores the true kernel")
+    return METHODS[method]
 # The option names (RestoreConfig.options) of the settings that change a proximal sampler's result.
 PROX_SETTINGS = ("prox_steps", "prox_lambda", "prox_t_start", "prox_renoise", "border", "noise", "autocast")
 # The option names (RestoreConfig.options) of the settings that change a blind DPS run's result (resolved).
@@ -83,10 +104,10 @@ def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """'blindDPS,pan-l0' -> ('blinddps', 'pan-l0'): case-insensitive, order kept, checked."""
     items = text.split(",") if isinstance(text, str) else list(text)
     names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in METHODS and not (is_published(n) and len(n) > len(PUBLISHED))]
     if unknown or not names:
         raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none given)'}: "
-                         f"choose from {', '.join(METHODS)}")
+                         f"choose from {', '.join(METHODS)} or {PUBLISHED}<folder> (Levin)")
     return names
 
 
@@ -162,6 +183,8 @@ class BenchConfig:
         object.__setattr__(self, "prox_options", tuple(
             parse_prox_option(o) if isinstance(o, str) else tuple(o) for o in self.prox_options))
         self.restore_config()  # a bad proximal setting fails here, not after the first rows
+        if self.task != "levin" and any(map(is_published, self.methods)):
+            raise ValueError(f"{PUBLISHED}<folder> rows are Levin's (task 'levin'), not {self.task!r}'s")
         if self.task == "turbulence" and self.kernels:
             raise ValueError("the turbulence task draws its own Gaussian kernels: a kernels file is not used")
 
@@ -192,6 +215,8 @@ class BenchConfig:
         """Everything that changes one method's result besides the measurement: the steps,
         the priors' CONTENT (a name like "natural-rgb" stays when its weights are retrained)
         and the solver's defaults (a new default guidance rule must not reuse old results)."""
+        if is_published(method):  # the published kernels restored as the true ones are
+            return {**self.method_settings("prox-oracle"), "published": method[len(PUBLISHED):]}
         if method not in DIFFUSION_METHODS:
             return {}
         priors = {"image_prior": self.image_prior}

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..baselines.deconv import deconv_wiener
 from ..baselines.pan_l0 import PanL0Params, pan_l0_deblur
+from ..io import read_image
 from ..metrics import psnr
 from ..physics import Blur, Turbulence, pad_kernel_to
 from ..physics.kernel_geometry import delta_kernel
@@ -27,8 +28,8 @@ from ..solvers import DPS, SolverConfig, Unknown
 from ..tasks import RestoreConfig, deblur, load_task_prior, restore_turbulence
 from ..tasks.config import default_zeta
 from ..priors.prior import pad_to_multiple
-from .config import DIFFUSION_METHODS, BenchConfig
-from .data import Measurement, case_seed
+from .config import DIFFUSION_METHODS, PUBLISHED, BenchConfig, is_published
+from .data import Case, Measurement, case_seed
 
 
 @dataclass
@@ -44,7 +45,7 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
     """The priors the configured methods need, respaced to `config.steps`, loaded once."""
     needed = set(config.methods)
     priors = {}
-    if needed & set(DIFFUSION_METHODS):
+    if needed & set(DIFFUSION_METHODS) or any(map(is_published, needed)):
         priors["image"] = load_task_prior("image", config.image_prior, config.device, str(config.steps))
     if "prox" in needed and config.search_prior:
         priors["search"] = load_task_prior("image", config.search_prior, config.device, "")
@@ -107,6 +108,22 @@ def pan_l0_size(m: Measurement, config: BenchConfig) -> int:
     return size + (size % 2 == 0)
 
 
+def published_kernel(case: Case, folder: str) -> torch.Tensor:
+    """The kernel (K, K) that the method of `folder` published for a Levin case: the grey
+    image <levin>/published/<folder>/k_J_im_I_*.png (J, I: the case's kernel and image),
+    non-negative, summing to 1, origin K // 2 (the files are odd-sized, in the true
+    convolution's orientation like Levin's own kernels)."""
+    root = case.sharp.parent.parent / "published" / folder
+    image, kernel = case.sharp.stem.split("_")[-1], (case.kernel_key or "").lstrip("k")
+    files = sorted(root.glob(f"k_{kernel}_im_{image}_*.png"))
+    if len(files) != 1:
+        raise FileNotFoundError(f"expected one kernel k_{kernel}_im_{image}_*.png in {root}, found {len(files)}")
+    k = read_image(files[0]).tensor[0].mean(dim=0).clamp_min(0)
+    if k.shape[-1] % 2 == 0 or k.shape[-1] != k.shape[-2] or float(k.sum()) <= 0:
+        raise ValueError(f"{files[0]}: a kernel must be square, odd-sized and not all zero")
+    return k / k.sum()
+
+
 def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[str, DiffusionPrior]) -> MethodOutput:
     """Run one method on one measurement (see the module docstring for the outputs)."""
     seed = case_seed(config.seed, m.case.index)
@@ -144,6 +161,12 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
         out = MethodOutput(r.image, r.kernel, int(r.info["nfe_per_image"]),
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"],
                                  **found})
+    elif is_published(method):
+        kernel = published_kernel(m.case, method[len(PUBLISHED):])
+        rc = config.restore_config(method="prox", seed=seed, kernel_size=kernel.shape[-1]).resolved()
+        r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=kernel)
+        out = MethodOutput(r.image, kernel, int(r.info["nfe_per_image"]),
+                           info={"final_misfit": r.info["final_misfit"][0], "kernel_size": kernel.shape[-1]})
     elif method == "wiener-oracle":
         image, reg = wiener_oracle(m.y, m.kernel, m.sharp, "circular" if config.task == "levin" else "pad")
         out = MethodOutput(image, m.kernel.float(), info={"reg": reg})

@@ -15,7 +15,7 @@ import torch
 
 from ..io import atomic_write, write_json_atomic
 from ..metrics import fid_available, lpips_available, success_rate
-from .config import METHODS, BenchConfig
+from .config import BenchConfig, describe
 from .evaluate import CONVENTIONS, LPIPS_CONVENTION, METRICS
 
 CSV_COLUMNS = ("method", "index", "image", *METRICS, "seconds", "nfe", "kernel_size", "height", "width", "channels")
@@ -152,7 +152,7 @@ def summary_markdown(summary: dict, header: dict, config: BenchConfig) -> str:
             cells.append(f"{s['error_ratio_median' + suffix]:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values: mean ± standard error over the images. Methods:", ""]
-    lines += [f"- `{m}`: {METHODS[m]}" for m in summary]
+    lines += [f"- `{m}`: {describe(m)}" for m in summary]
     checks = [("FID", fid_available())]
     if "lpips" not in computed:  # the reason names the options / variables that would enable it
         checks.insert(0, ("LPIPS", lpips_available(*config.lpips_files)))

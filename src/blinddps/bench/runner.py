@@ -17,7 +17,7 @@ from ..io import write_json_atomic
 from ..metrics import LPIPS
 from ..priors import DiffusionPrior
 from .cache import ResultCache
-from .config import DIFFUSION_METHODS, BenchConfig
+from .config import BenchConfig, uses_image_prior
 from .data import Case, list_cases, load_measurement, resolve_images
 from .evaluate import aligned_psnr, evaluate, evaluate_lpips, kernel_error_ratios, lpips_model
 from .figure import benchmark_figure
@@ -65,7 +65,7 @@ class _Runner:
             return
         measurement = load_measurement(case, self.config)
         for method in todo:
-            if method in DIFFUSION_METHODS and self.priors is None:
+            if uses_image_prior(method) and self.priors is None:
                 self.priors = load_priors(self.config)
             out = run_method(method, measurement, self.config, self.priors or {})
             metrics = evaluate(measurement, out, self.config)

@@ -118,6 +118,10 @@ class ProxSettings:
         photos); 0: always on the whole grid. Default 768 / 64: photos up to about 700 px run whole;
         on a 4000x3000 photo 768 px tiles ran faster than 1024 (11 min 44 s against 12 min 10 s)
         with less memory (6.00 against 6.16 GB).
+    carry_refit: a blind photo larger than `RestoreConfig.kernel_view`: its kernel, found on the
+        view, refit on the photo's most textured region at each scale up to the photo's own
+        (`tasks.carry`; default True, with search_refine's settings) instead of only resampled
+        (False).
     """
 
     steps: int = 20
@@ -146,6 +150,7 @@ class ProxSettings:
     search_refine_rounds: int = 1
     tile: int = 768
     tile_overlap: int = 64
+    carry_refit: bool = True
 
     def __post_init__(self) -> None:
         for name in ("search_decays", "search_fallback_decays"):  # a list from JSON
@@ -343,7 +348,7 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "prox_search_pick_steps": "search_pick_steps", "prox_search_fallback_decays": "search_fallback_decays",
                 "prox_search_consensus": "search_consensus", "prox_search_consensus_lambda": "search_consensus_lambda",
                 "prox_search_refine": "search_refine", "prox_search_refine_iters": "search_refine_iters",
-                "prox_search_refine_rounds": "search_refine_rounds"}
+                "prox_search_refine_rounds": "search_refine_rounds", "prox_carry_refit": "carry_refit"}
 
 
 # How the proximal sampler finds the kernel when it is blind: "none", its own kernel M-step from

@@ -31,6 +31,7 @@ from .kernels import check_sizes, check_kernel, fit_known_kernel
 from .priors import load_priors, load_task_prior
 from .progress import RunProgress, ViewThenPhoto
 from .result import RestoreResult, package_result
+from .carry import carry_kernel
 from .resolution import bound_resolution, upscale_kernel
 from .search import kernel_search_config, search_kernel_of, search_prior
 
@@ -144,15 +145,32 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     progress = ViewThenPhoto(callback, weight, len(timesteps(config.prox.steps, config.prox.t_start)))
     on_view, on_photo = (progress.view, progress.photo) if callback is not None else (None, None)
     found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
-    kernel = upscale_kernel(found.kernel, view_scale)
     full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
+    ladder = []
+    if config.prox.carry_refit and config.prox.search_refine is not None:
+        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, _region_refit(full, priors))
+    else:
+        kernel = upscale_kernel(found.kernel, view_scale)
     result = _restore_prox(y01, channels, scale, full, kernel, on_photo, priors, start)
     # the view's search record, under the photo's own run record (its scale, size, steps, time)
     result.info = {**found.info, **result.info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
-                   "view_kernel_size": found.kernel.shape[-1],
+                   "view_kernel_size": found.kernel.shape[-1], "carry": ladder,
                    "nfe_per_image": found.info["nfe_per_image"] + result.info["nfe_per_image"],
                    "seconds": time.perf_counter() - start}
     return result
+
+
+def _region_refit(config: RestoreConfig, priors) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """refit(region, kernel) for `carry_kernel`: the region (1, C, h, w) in [0, 1] restored
+    with the kernel (K, K) (one sample, config's settings), and the kernel refit to that
+    restoration (`_refined`)."""
+    image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
+    one = replace(config, samples=1)
+
+    def refit(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        result, _, domain = _prox_solve(region, kernel, prox_config(one), image_prior, one, None)
+        return _refined(result, domain, region, one).cpu()
+    return refit
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:

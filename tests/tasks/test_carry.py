@@ -78,9 +78,16 @@ def test_a_blind_photo_larger_than_the_view_gets_its_kernel_refit_on_the_way_up(
     natural = load_prior("natural-rgb", kind="image")
     photo = torch.rand(1, 3, 90, 132, generator=torch.Generator().manual_seed(0))
     settings = dict(steps=2, search_decays=(1.1,), search_consensus=None, search_refine_iters=3)
+    seen = []
     refit = deblur(photo, RestoreConfig(kernel_view=64, kernel_size=9, seed=0, prox=ProxSettings(**settings)),
-                   priors={"image": natural})
+                   priors={"image": natural}, callback=lambda info: seen.append((info.step, info.num_steps)))
     assert refit.info["carry"] == [{"scale": 1.0, "kernel_size": refit.kernel.shape[-1]}]
+    # one count: the view's steps, the region's 2, the photo's 2 (each 4 view steps), the total known throughout
+    total = seen[0][1]
+    assert all(n == total for _, n in seen) and seen[-1][0] == total - 1
+    steps = [s for s, _ in seen]
+    view_steps = len(seen) - 4
+    assert steps == list(range(view_steps + 2)) + [view_steps + 2 + 3, view_steps + 2 + 7]
     plain = deblur(photo, RestoreConfig(kernel_view=64, kernel_size=9, seed=0,
                                         prox=ProxSettings(**settings, carry_refit=False)), priors={"image": natural})
     assert plain.info["carry"] == [] and plain.image.shape == refit.image.shape == photo.shape

@@ -68,7 +68,7 @@ def region(y01: Tensor, centre: tuple[float, float], scale: float, side: int) ->
 
 
 def carry_kernel(y01: Tensor, view: Tensor, kernel: Tensor, view_scale: float, refit: RefitFn, *,
-                 side: int = 512, margin: float = 0.25, k_thresh: float = 50.0) -> tuple[Tensor, list[dict]]:
+                 side: int = 512, margin: float = 0.1, k_thresh: float = 50.0) -> tuple[Tensor, list[dict]]:
     """The kernel (K, K) found on `view` (the photo y01 down-scaled by view_scale) carried rung
     by rung (`rungs`) to the photo's resolution: resampled, zero-padded by `margin` times its
     side on every side (the blur's detail the view could not hold may reach past it), and

@@ -49,21 +49,30 @@ class RunProgress:
 
 
 class ViewThenPhoto:
-    """One progress count over a blind restoration found on a reduced view and the photo then
-    restored at its own size. A step of the photo counts `weight` steps of the view (the
-    photo's pixels over the view's: what one step costs, tiles x steps), and the photo's
-    `photo_steps` are in the total from the view's first step on, so a time estimate from the
-    count covers the whole run. `view` and `photo` are the two runs' callbacks."""
+    """One progress count over a blind restoration found on a reduced view, the restorations
+    that carry its kernel up (`between` steps in all, each costing about a view's step) and
+    the photo then restored at its own size. A step of the photo counts `weight` steps of the
+    view (the photo's pixels over the view's: what one step costs, tiles x steps), and the
+    later runs' steps are in the total from the view's first step on, so a time estimate from
+    the count covers the whole run. `view`, `middle` and `photo` are the runs' callbacks."""
 
-    def __init__(self, callback, weight: int, photo_steps: int):
+    def __init__(self, callback, weight: int, photo_steps: int, between: int = 0):
         self.callback = callback
-        self.weight, self.photo_steps = max(1, int(weight)), photo_steps
-        self.view_total = 0
+        self.weight, self.photo_steps, self.between = max(1, int(weight)), photo_steps, between
+        self.view_total = self.middle_done = 0
+
+    def _total(self) -> int:
+        return self.view_total + self.between + self.weight * self.photo_steps
 
     def view(self, info: StepInfo) -> None:
         self.view_total = info.num_steps
-        self.callback(replace(info, num_steps=info.num_steps + self.weight * self.photo_steps))
+        self.callback(replace(info, num_steps=self._total()))
+
+    def middle(self, info: StepInfo) -> None:
+        self.middle_done += 1
+        self.callback(replace(info, step=self.view_total + self.middle_done - 1, num_steps=self._total()))
 
     def photo(self, info: StepInfo) -> None:
-        self.callback(replace(info, step=self.view_total + self.weight * (info.step + 1) - 1,
-                              num_steps=self.view_total + self.weight * info.num_steps))
+        self.photo_steps = info.num_steps
+        done = self.view_total + self.between
+        self.callback(replace(info, step=done + self.weight * (info.step + 1) - 1, num_steps=self._total()))

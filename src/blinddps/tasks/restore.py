@@ -31,7 +31,7 @@ from .kernels import check_sizes, check_kernel, fit_known_kernel
 from .priors import load_priors, load_task_prior
 from .progress import RunProgress, ViewThenPhoto
 from .result import RestoreResult, package_result
-from .carry import carry_kernel
+from .carry import carry_kernel, rungs
 from .resolution import bound_resolution, upscale_kernel
 from .search import kernel_search_config, search_kernel_of, search_prior
 
@@ -136,19 +136,23 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
 def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callback, priors, start) -> RestoreResult:
     """Blind deblurring of a photo larger than config.kernel_view: the kernel found (searched,
     restored, refit) on a view whose long side is kernel_view, carried to the photo's
-    resolution (`upscale_kernel`), and the photo restored with it at its own size (non-blind,
-    at the lambda the view's restoration used: a carried kernel is not exact). The progress
-    counts the view's steps and the photo's, each of these weighted by its cost
-    (`ViewThenPhoto`)."""
+    resolution (`tasks.carry`: refit on a region at each scale on the way up; only resampled
+    with config.prox.carry_refit off or without a refit), and the photo restored with it at
+    its own size (non-blind, at the lambda the view's restoration used: a carried kernel is
+    not exact). The progress counts the view's steps, the regions' and the photo's, each of
+    these weighted by its cost (`ViewThenPhoto`)."""
     view, view_scale = bound_resolution(y01, config.kernel_view)
     weight = round(y01.shape[-2] * y01.shape[-1] / (view.shape[-2] * view.shape[-1]))
-    progress = ViewThenPhoto(callback, weight, len(timesteps(config.prox.steps, config.prox.t_start)))
-    on_view, on_photo = (progress.view, progress.photo) if callback is not None else (None, None)
+    steps = len(timesteps(config.prox.steps, config.prox.t_start))
+    refit = config.prox.carry_refit and config.prox.search_refine is not None
+    progress = ViewThenPhoto(callback, weight, steps, steps * len(rungs(view_scale)) if refit else 0)
+    on_view, on_rung, on_photo = ((progress.view, progress.middle, progress.photo) if callback is not None
+                                  else (None, None, None))
     found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
     full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
     ladder = []
-    if config.prox.carry_refit and config.prox.search_refine is not None:
-        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, _region_refit(full, priors))
+    if refit:
+        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, _region_refit(full, priors, on_rung))
     else:
         kernel = upscale_kernel(found.kernel, view_scale)
     result = _restore_prox(y01, channels, scale, full, kernel, on_photo, priors, start)
@@ -160,15 +164,15 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     return result
 
 
-def _region_refit(config: RestoreConfig, priors) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _region_refit(config: RestoreConfig, priors, callback=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """refit(region, kernel) for `carry_kernel`: the region (1, C, h, w) in [0, 1] restored
-    with the kernel (K, K) (one sample, config's settings), and the kernel refit to that
-    restoration (`_refined`)."""
+    with the kernel (K, K) (one sample, config's settings; its steps reported to callback),
+    and the kernel refit to that restoration (`_refined`)."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     one = replace(config, samples=1)
 
     def refit(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-        result, _, domain = _prox_solve(region, kernel, prox_config(one), image_prior, one, None)
+        result, _, domain = _prox_solve(region, kernel, prox_config(one), image_prior, one, callback)
         return _refined(result, domain, region, one).cpu()
     return refit
 

@@ -1,6 +1,6 @@
 """A blind kernel found on a down-scaled view, carried up to the photo's resolution.
 
-Resampling alone cannot restore what the view lost: Levin-style motion blur of 101 px on a
+Resampling alone cannot restore what the view lost: a motion blur of 101 px on a
 4000 px photo is 13 px on a 512 px view, and even the TRUE kernel taken down to that view and
 back up matches itself with an MNC of only about 0.67 (0.87 from a 1024 px view, 0.97 from
 2048). So the kernel climbs a ladder of scales, doubling from the view's up to the photo's

@@ -29,7 +29,7 @@ from blinddps.metrics import kernel_mnc
 from blinddps.physics import Blur
 from blinddps.tasks.carry import carry_kernel
 from blinddps.tasks.resolution import bound_resolution, upscale_kernel
-from blinddps.tasks.restore import _region_refit
+from blinddps.tasks.restore import region_refit
 
 
 def blurry(photo: Path, size: tuple[int, int], index: int, kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,7 +63,7 @@ def main() -> None:
         lam = found.info.get("restore_lambda", config.prox.lam)
         start = time.perf_counter()
         refit, rungs = carry_kernel(y, view, found.kernel, scale,
-                                    _region_refit(replace(config, prox=replace(config.prox, lam=lam)), None))
+                                    region_refit(replace(config, prox=replace(config.prox, lam=lam)), None))
 
         def mnc(kernel: torch.Tensor) -> float:
             return round(float(kernel_mnc(kernel[None, None], k[None, None])), 3)

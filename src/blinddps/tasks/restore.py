@@ -152,7 +152,7 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
     ladder = []
     if refit:
-        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, _region_refit(full, priors, on_rung))
+        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, region_refit(full, priors, on_rung))
     else:
         kernel = upscale_kernel(found.kernel, view_scale)
     result = _restore_prox(y01, channels, scale, full, kernel, on_photo, priors, start)
@@ -164,7 +164,7 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     return result
 
 
-def _region_refit(config: RestoreConfig, priors, callback=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def region_refit(config: RestoreConfig, priors, callback=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """refit(region, kernel) for `carry_kernel`: the region (1, C, h, w) in [0, 1] restored
     with the kernel (K, K) (one sample, config's settings; its steps reported to callback),
     and the kernel refit to that restoration (`_refined`)."""

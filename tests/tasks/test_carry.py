@@ -92,3 +92,13 @@ def test_a_blind_photo_larger_than_the_view_gets_its_kernel_refit_on_the_way_up(
                                         prox=ProxSettings(**settings, carry_refit=False)), priors={"image": natural})
     assert plain.info["carry"] == [] and plain.image.shape == refit.image.shape == photo.shape
     assert float(refit.kernel.sum()) == pytest.approx(1, abs=1e-5) and float(refit.kernel.min()) >= 0
+
+
+def test_a_view_at_half_the_photos_size_or_more_only_resamples():
+    """Resampling from a view at scale >= REFIT_BELOW keeps the kernel: no rung is run."""
+    natural = load_prior("natural-rgb", kind="image")
+    photo = torch.rand(1, 3, 90, 120, generator=torch.Generator().manual_seed(0))  # view 48x64: 0.533
+    settings = dict(steps=2, search_decays=(1.1,), search_consensus=None, search_refine_iters=3)
+    result = deblur(photo, RestoreConfig(kernel_view=64, kernel_size=9, seed=0, prox=ProxSettings(**settings)),
+                    priors={"image": natural})
+    assert result.info["carry"] == [] and result.image.shape == photo.shape

@@ -26,6 +26,11 @@ from ..physics.kernel_geometry import pad_kernel_to
 from .resolution import upscale_kernel
 
 RefitFn = Callable[[Tensor, Tensor], Tensor]
+# Views at this scale or above carry their kernel by resampling alone: the true kernel taken to
+# a view at 0.5 and back still scores MNC 0.96-0.98 (0.87 at 0.25, 0.67 at 0.128), so a refit has
+# little to win there, and on Lai et al. 2016's ~1000 px photos (view scale 0.52) it lost 0.44 dB
+# on average (one kernel of 20 lost: RESULTS.md; this limit was set after that measurement)
+REFIT_BELOW = 0.5
 
 
 def rungs(view_scale: float) -> list[float]:

@@ -118,10 +118,10 @@ class ProxSettings:
         photos); 0: always on the whole grid. Default 768 / 64: photos up to about 700 px run whole;
         on a 4000x3000 photo 768 px tiles ran faster than 1024 (11 min 44 s against 12 min 10 s)
         with less memory (6.00 against 6.16 GB).
-    carry_refit: a blind photo larger than `RestoreConfig.kernel_view`: its kernel, found on the
-        view, refit on the photo's most textured region at each scale up to the photo's own
-        (`tasks.carry`; default True, with search_refine's settings) instead of only resampled
-        (False).
+    carry_refit: a blind photo more than twice `RestoreConfig.kernel_view`: its kernel, found
+        on the view, refit on the photo's most textured region at each scale up to the photo's
+        own (`tasks.carry`; default True, with search_refine's settings) instead of only
+        resampled (False).
     """
 
     steps: int = 20

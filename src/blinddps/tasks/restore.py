@@ -31,7 +31,7 @@ from .kernels import check_sizes, check_kernel, fit_known_kernel
 from .priors import load_priors, load_task_prior
 from .progress import RunProgress, ViewThenPhoto
 from .result import RestoreResult, package_result
-from .carry import carry_kernel, rungs
+from .carry import REFIT_BELOW, carry_kernel, rungs
 from .resolution import bound_resolution, upscale_kernel
 from .search import kernel_search_config, search_kernel_of, search_prior
 
@@ -136,15 +136,16 @@ def prox_config(config: RestoreConfig) -> ProximalConfig:
 def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callback, priors, start) -> RestoreResult:
     """Blind deblurring of a photo larger than config.kernel_view: the kernel found (searched,
     restored, refit) on a view whose long side is kernel_view, carried to the photo's
-    resolution (`tasks.carry`: refit on a region at each scale on the way up; only resampled
-    with config.prox.carry_refit off or without a refit), and the photo restored with it at
+    resolution (`tasks.carry`: refit on a region at each scale on the way up from a view
+    under `REFIT_BELOW`; else, with config.prox.carry_refit off or without a refit, only
+    resampled), and the photo restored with it at
     its own size (non-blind, at the lambda the view's restoration used: a carried kernel is
     not exact). The progress counts the view's steps, the regions' and the photo's, each of
     these weighted by its cost (`ViewThenPhoto`)."""
     view, view_scale = bound_resolution(y01, config.kernel_view)
     weight = round(y01.shape[-2] * y01.shape[-1] / (view.shape[-2] * view.shape[-1]))
     steps = len(timesteps(config.prox.steps, config.prox.t_start))
-    refit = config.prox.carry_refit and config.prox.search_refine is not None
+    refit = config.prox.carry_refit and config.prox.search_refine is not None and view_scale < REFIT_BELOW
     progress = ViewThenPhoto(callback, weight, steps, steps * len(rungs(view_scale)) if refit else 0)
     on_view, on_rung, on_photo = ((progress.view, progress.middle, progress.photo) if callback is not None
                                   else (None, None, None))

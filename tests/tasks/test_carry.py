@@ -91,6 +91,7 @@ def test_a_blind_photo_larger_than_the_view_gets_its_kernel_refit_on_the_way_up(
     plain = deblur(photo, RestoreConfig(kernel_view=64, kernel_size=9, seed=0,
                                         prox=ProxSettings(**settings, carry_refit=False)), priors={"image": natural})
     assert plain.info["carry"] == [] and plain.image.shape == refit.image.shape == photo.shape
+    assert refit.info["nfe_per_image"] == plain.info["nfe_per_image"] + 2  # the region's 2 steps
     assert float(refit.kernel.sum()) == pytest.approx(1, abs=1e-5) and float(refit.kernel.min()) >= 0
 
 

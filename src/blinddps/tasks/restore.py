@@ -138,9 +138,8 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     restored, refit) on a view whose long side is kernel_view, carried to the photo's
     resolution (`tasks.carry`: refit on a region at each scale on the way up from a view
     under `REFIT_BELOW`; else, with config.prox.carry_refit off or without a refit, only
-    resampled), and the photo restored with it at
-    its own size (non-blind, at the lambda the view's restoration used: a carried kernel is
-    not exact). The progress counts the view's steps, the regions' and the photo's, each of
+    resampled), and the photo restored with it at its own size (non-blind, at the lambda the
+    view's restoration used: a carried kernel is not exact). The progress counts the view's steps, the regions' and the photo's, each of
     these weighted by its cost (`ViewThenPhoto`)."""
     view, view_scale = bound_resolution(y01, config.kernel_view)
     weight = round(y01.shape[-2] * y01.shape[-1] / (view.shape[-2] * view.shape[-1]))
@@ -151,29 +150,34 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
                                   else (None, None, None))
     found = _restore_prox(view, channels, scale * view_scale, config, None, on_view, priors, start)
     full = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
-    ladder = []
+    ladder, rung_nfe = [], []
     if refit:
-        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale, region_refit(full, priors, on_rung))
+        kernel, ladder = carry_kernel(y01, view, found.kernel, view_scale,
+                                      region_refit(full, priors, on_rung, rung_nfe))
     else:
         kernel = upscale_kernel(found.kernel, view_scale)
     result = _restore_prox(y01, channels, scale, full, kernel, on_photo, priors, start)
     # the view's search record, under the photo's own run record (its scale, size, steps, time)
     result.info = {**found.info, **result.info, "kernel_view": list(view.shape[-2:]), "view_scale": view_scale,
                    "view_kernel_size": found.kernel.shape[-1], "carry": ladder,
-                   "nfe_per_image": found.info["nfe_per_image"] + result.info["nfe_per_image"],
+                   "nfe_per_image": found.info["nfe_per_image"] + sum(rung_nfe) + result.info["nfe_per_image"],
                    "seconds": time.perf_counter() - start}
     return result
 
 
-def region_refit(config: RestoreConfig, priors, callback=None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def region_refit(config: RestoreConfig, priors, callback=None,
+                 tally: list[int] | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """refit(region, kernel) for `carry_kernel`: the region (1, C, h, w) in [0, 1] restored
-    with the kernel (K, K) (one sample, config's settings; its steps reported to callback),
-    and the kernel refit to that restoration (`_refined`)."""
+    with the kernel (K, K) (one sample, config's settings; its steps reported to callback,
+    its network evaluations appended to tally), and the kernel refit to that restoration
+    (`_refined`)."""
     image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
     one = replace(config, samples=1)
 
     def refit(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         result, _, domain = _prox_solve(region, kernel, prox_config(one), image_prior, one, callback)
+        if tally is not None:
+            tally.append(result.nfe)
         return _refined(result, domain, region, one).cpu()
     return refit
 

@@ -46,7 +46,7 @@ def uses_image_prior(method: str) -> bool:
 def describe(method: str) -> str:
     """The report's line for a method."""
     if is_published(method):
-        return (f"the kernels published by {method[len(PUBLISHED):]} for these cases, restored by the proximal "
+        return (f"the kernels published by {method.removeprefix(PUBLISHED)} for these cases, restored by the proximal "
                 "sampler as `prox-oracle` restores the true kernel")
     return METHODS[method]
 # The option names (RestoreConfig.options) of the settings that change a proximal sampler's result.
@@ -216,7 +216,7 @@ class BenchConfig:
         the priors' CONTENT (a name like "natural-rgb" stays when its weights are retrained)
         and the solver's defaults (a new default guidance rule must not reuse old results)."""
         if is_published(method):  # the published kernels restored as the true ones are
-            return {**self.method_settings("prox-oracle"), "published": method[len(PUBLISHED):]}
+            return {**self.method_settings("prox-oracle"), "published": method.removeprefix(PUBLISHED)}
         if method not in DIFFUSION_METHODS:
             return {}
         priors = {"image_prior": self.image_prior}

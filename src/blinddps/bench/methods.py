@@ -28,7 +28,7 @@ from ..solvers import DPS, SolverConfig, Unknown
 from ..tasks import RestoreConfig, deblur, load_task_prior, restore_turbulence
 from ..tasks.config import default_zeta
 from ..priors.prior import pad_to_multiple
-from .config import DIFFUSION_METHODS, PUBLISHED, BenchConfig, is_published
+from .config import PUBLISHED, BenchConfig, is_published, uses_image_prior
 from .data import Case, Measurement, case_seed
 
 
@@ -45,7 +45,7 @@ def load_priors(config: BenchConfig) -> dict[str, DiffusionPrior]:
     """The priors the configured methods need, respaced to `config.steps`, loaded once."""
     needed = set(config.methods)
     priors = {}
-    if needed & set(DIFFUSION_METHODS) or any(map(is_published, needed)):
+    if any(map(uses_image_prior, needed)):
         priors["image"] = load_task_prior("image", config.image_prior, config.device, str(config.steps))
     if "prox" in needed and config.search_prior:
         priors["search"] = load_task_prior("image", config.search_prior, config.device, "")
@@ -162,7 +162,7 @@ def run_method(method: str, m: Measurement, config: BenchConfig, priors: dict[st
                            info={"final_misfit": r.info["final_misfit"][0], "kernel_size": r.info["kernel_size"],
                                  **found})
     elif is_published(method):
-        kernel = published_kernel(m.case, method[len(PUBLISHED):])
+        kernel = published_kernel(m.case, method.removeprefix(PUBLISHED))
         rc = config.restore_config(method="prox", seed=seed, kernel_size=kernel.shape[-1]).resolved()
         r = deblur(m.y, rc, priors={"image": priors["image"]}, kernel=kernel)
         out = MethodOutput(r.image, kernel, int(r.info["nfe_per_image"]),

@@ -49,12 +49,18 @@ def ramp(length: int, start: int, size: int, overlap: int, dtype=torch.float32, 
     return w
 
 
+def cuts_tiles(shape: tuple[int, int], tile: int) -> bool:
+    """Whether `tiled` cuts an (H, W) image into tiles of side `tile` (0: never; a tile as
+    large as the image: one call on the whole)."""
+    return tile > 0 and (tile < shape[0] or tile < shape[1])
+
+
 def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
     """fn(x) (B, C, H, W) -> (B, C', H, W), computed on overlapping tiles, one at a time (the
     network's time per pixel does not depend on how many go together), and blended (see the
-    module docstring). tile 0, or a tile as large as x: one call of fn on the whole x."""
+    module docstring). Where `cuts_tiles` says no: one call of fn on the whole x."""
     h, w = x.shape[-2:]
-    if tile <= 0 or (tile >= h and tile >= w):
+    if not cuts_tiles((h, w), tile):
         return fn(x)
     (th, tops), (tw, lefts) = (tile_layout(n, tile, overlap, multiple) for n in (h, w))
     out = weight = None
@@ -73,11 +79,10 @@ def tiled(fn, x: Tensor, tile: int, overlap: int, multiple: int = 1) -> Tensor:
 
 def tiled_x0(prior: DiffusionPrior, x_t: Tensor, t: int, *, tile: int, overlap: int, autocast: bool = False) -> Tensor:
     """The prior's x0 estimate (float32) of x_t at chain index t over overlapping tiles."""
-    h, w = x_t.shape[-2:]
     # channels-last lets oneDNN's convolutions skip their layout reorders (2.2 -> 1.6 us per
     # pixel in bf16) but rounds differently; only when tiles are cut (large photos), so that a
     # whole-grid call equals prior.denoise exactly and small photos keep their measured numbers
-    channels_last = tile > 0 and (tile < h or tile < w)
+    channels_last = cuts_tiles(x_t.shape[-2:], tile)
 
     def x0(part: Tensor) -> Tensor:
         if channels_last:

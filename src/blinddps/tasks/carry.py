@@ -73,7 +73,7 @@ def region(y01: Tensor, centre: tuple[float, float], scale: float, side: int) ->
 
 
 def carry_kernel(y01: Tensor, view: Tensor, kernel: Tensor, view_scale: float, refit: RefitFn, *,
-                 side: int = 512, margin: float = 0.1, k_thresh: float = 50.0) -> tuple[Tensor, list[dict]]:
+                 side: int = 512, margin: float = 0.1) -> tuple[Tensor, list[dict]]:
     """The kernel (K, K) found on `view` (the photo y01 down-scaled by view_scale) carried rung
     by rung (`rungs`) to the photo's resolution: resampled, zero-padded by `margin` times its
     side on every side (the blur's detail the view could not hold may reach past it), and
@@ -83,7 +83,7 @@ def carry_kernel(y01: Tensor, view: Tensor, kernel: Tensor, view_scale: float, r
     record = []
     scale = view_scale
     for rung in rungs(view_scale):
-        kernel = upscale_kernel(kernel, scale / rung, k_thresh)
+        kernel = upscale_kernel(kernel, scale / rung)
         size = kernel.shape[-1]
         kernel = pad_kernel_to(kernel, size + 2 * max(2, round(margin * size)))
         kernel = refit(region(y01, centre, rung, side), kernel)

@@ -139,8 +139,9 @@ def _restore_prox_from_view(y01, channels, scale, config: RestoreConfig, callbac
     resolution (`tasks.carry`: refit on a region at each scale on the way up from a view
     under `REFIT_BELOW`; else, with config.prox.carry_refit off or without a refit, only
     resampled), and the photo restored with it at its own size (non-blind, at the lambda the
-    view's restoration used: a carried kernel is not exact). The progress counts the view's steps, the regions' and the photo's, each of
-    these weighted by its cost (`ViewThenPhoto`)."""
+    view's restoration used: a carried kernel is not exact). The progress counts the view's
+    steps, the regions' and the photo's, each of these weighted by its cost (`ViewThenPhoto`)."""
+    priors = {**(priors or {}), "image": _image_prior(config, priors)}  # loaded once for every run here
     view, view_scale = bound_resolution(y01, config.kernel_view)
     weight = round(y01.shape[-2] * y01.shape[-1] / (view.shape[-2] * view.shape[-1]))
     steps = len(timesteps(config.prox.steps, config.prox.t_start))
@@ -171,7 +172,7 @@ def region_refit(config: RestoreConfig, priors, callback=None,
     with the kernel (K, K) (one sample, config's settings; its steps reported to callback,
     its network evaluations appended to tally), and the kernel refit to that restoration
     (`_refined`)."""
-    image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
+    image_prior = _image_prior(config, priors)
     one = replace(config, samples=1)
 
     def refit(region: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -180,6 +181,11 @@ def region_refit(config: RestoreConfig, priors, callback=None,
             tally.append(result.nfe)
         return _refined(result, domain, region, one).cpu()
     return refit
+
+
+def _image_prior(config: RestoreConfig, priors) -> DiffusionPrior:
+    """The restoring image prior: priors["image"] when given, else loaded by config's name."""
+    return (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
 
 
 def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback, priors, start) -> RestoreResult:
@@ -193,7 +199,7 @@ def _restore_prox(y01, channels, scale, config: RestoreConfig, kernel, callback,
     search_consensus_lambda when the other searches of its round found the same kernel; with
     config.prox.search_refine, the kernel refit to that restoration and the photo restored
     again (search_refine_rounds times)."""
-    image_prior = (priors or {}).get("image") or load_task_prior("image", config.image_prior, config.device, "")
+    image_prior = _image_prior(config, priors)
     settings = prox_config(config)
     if kernel is not None or config.prox.search == "none":
         result, sampler, domain = _prox_solve(y01, kernel, settings, image_prior, config, callback)

@@ -256,6 +256,28 @@ def test_data_step_fits_the_measurement_with_an_identity_denoiser(border, bound)
     assert float(result.loss) == pytest.approx(misfit, rel=0.05)
 
 
+def test_large_grids_run_fewer_cg_iterations(monkeypatch):
+    """The image step's CG count follows the grid (`cg_iterations`): 10 up to CG_FEWER_FROM
+    pixels, 5 beyond; an explicit cg_iters overrides it. The threshold is lowered here so that a
+    48x48 grid counts as large: the default run must then equal the 5-iteration run exactly and
+    differ from the 10-iteration one (the CG did not converge in 5 on this small frame)."""
+    proximal = importlib.import_module("blinddps.solvers.proximal")
+    assert proximal.cg_iterations((1024, 1024)) == 10 and proximal.cg_iterations((1024, 1032)) == 5
+    k = l_shaped_kernel(9).float()
+    domain = Domain.for_measurement((40, 40), 9, "valid", 4)
+    assert domain.grid == (48, 48)
+    y = domain.embed(Blur("valid")(_smooth(48, 0), kernel=k))
+
+    def run(cg_iters):
+        sampler = ProximalSampler(identity_prior(), domain, ProximalConfig(steps=3, noise=0.0, cg_iters=cg_iters))
+        return sampler.solve(y, known={"kernel": k}, generator=torch.Generator().manual_seed(1)).estimates["image"]
+
+    assert torch.equal(run(None), run(10))
+    monkeypatch.setattr(proximal, "CG_FEWER_FROM", 40 * 40)
+    assert torch.equal(run(None), run(5))
+    assert not torch.allclose(run(5), run(10), atol=1e-4)
+
+
 # --------------------------------------------------------------------------- the task API, a real restoration
 
 KSIZE = 13

@@ -272,9 +272,12 @@ def test_large_grids_run_fewer_cg_iterations(monkeypatch):
         sampler = ProximalSampler(identity_prior(), domain, ProximalConfig(steps=3, noise=0.0, cg_iters=cg_iters))
         return sampler.solve(y, known={"kernel": k}, generator=torch.Generator().manual_seed(1)).estimates["image"]
 
-    assert torch.equal(run(None), run(10))
+    def resolved(cg_iters):
+        return ProximalSampler(identity_prior(), domain, ProximalConfig(cg_iters=cg_iters)).cg_iters
+
+    assert torch.equal(run(None), run(10)) and resolved(None) == 10 and resolved(7) == 7
     monkeypatch.setattr(proximal, "CG_FEWER_FROM", 40 * 40)
-    assert torch.equal(run(None), run(5))
+    assert torch.equal(run(None), run(5)) and resolved(None) == 5
     assert not torch.allclose(run(5), run(10), atol=1e-4)
 
 

@@ -123,6 +123,12 @@ class ProximalSampler:
     def num_steps(self) -> int:
         return len(self.ts)
 
+    @property
+    def cg_iters(self) -> int:
+        """The image step's CG iterations on this sampler's grid (config.cg_iters, or when None
+        `cg_iterations` of the grid)."""
+        return cg_iterations(self.domain.grid) if self.config.cg_iters is None else self.config.cg_iters
+
     def _abar(self, t: int) -> float:
         return float(self.image_prior.process.alphas_cumprod[t])
 
@@ -161,7 +167,7 @@ class ProximalSampler:
         kernel = kernel.to(device, y.dtype).expand(batch, 1, *kernel.shape[-2:]).clone()
         sigma_n = self._noise_level(y)
         reach = self.domain.reach(kernel.shape[-1])
-        cg_iters = cg_iterations(self.domain.grid) if cfg.cg_iters is None else cfg.cg_iters
+        cg_iters = self.cg_iters
         x_t = _randn(tuple(y.shape[1:]), batch, generator, device)
         if cfg.t_start < 999:  # start from a noised first guess instead of pure noise
             abar = self._abar(self.ts[0])

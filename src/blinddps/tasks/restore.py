@@ -350,7 +350,7 @@ def _package_prox(result, sampler, domain, y01, channels, scale, config: Restore
         "method": "prox", "nfe_per_image": nfe + search.get("search_nfe", 0), "steps": sampler.num_steps,
         "scale": scale, "seconds": time.perf_counter() - start, "working_size": [h, w],
         "kernel_size": result.estimates["kernel"].shape[-1], "border": config.prox.border, "grid": list(domain.grid),
-        "autocast": sampler.config.autocast, **search})
+        "autocast": sampler.config.autocast, "cg_iters": sampler.cg_iters, **search})
 
 
 def sample_generators(config: RestoreConfig) -> list[torch.Generator]:

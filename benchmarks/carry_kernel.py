@@ -68,10 +68,10 @@ def main() -> None:
         start = time.perf_counter()
         found = blinddps.deblur(view, config)
         view_seconds = time.perf_counter() - start
-        lam = found.info.get("restore_lambda", config.prox.lam)
+        # the product restores the regions and the photo at the lambda the view's restoration used
+        final = replace(config, prox=replace(config.prox, lam=found.info.get("restore_lambda", config.prox.lam)))
         start = time.perf_counter()
-        refit, rungs = carry_kernel(y, view, found.kernel, scale,
-                                    region_refit(replace(config, prox=replace(config.prox, lam=lam)), None))
+        refit, rungs = carry_kernel(y, view, found.kernel, scale, region_refit(final, None))
 
         def mnc(kernel: torch.Tensor) -> float:
             return round(float(kernel_mnc(kernel[None, None], k[None, None])), 3)
@@ -83,7 +83,6 @@ def main() -> None:
             def aligned(image: torch.Tensor) -> float:
                 return round(float(psnr_upto_shift(image.double(), x.double(), max_shift=16,
                                                    crop=max(16, args.kernel_size // 2))[0]), 2)
-            final = replace(config, prox=replace(config.prox, lam=lam))
             row["psnr_blurry"] = aligned(y)
             row["psnr_resampled"] = aligned(blinddps.deblur(y, final, kernel=resampled).image)
             row["psnr_refit"] = aligned(blinddps.deblur(y, final, kernel=refit).image)

@@ -69,8 +69,8 @@ def jpeg95(y: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(back).permute(2, 0, 1)[None]
 
 
-def run_change(change: str, x: torch.Tensor, y: torch.Tensor, prior6: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(restored image aligned with x's pixel grid where possible, kernel) after one change."""
+def run_change(change: str, y: torch.Tensor, prior6: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(restored image on the unchanged photo's pixel grid, kernel) after one change."""
     config = RestoreConfig(kernel_size=KERNEL, seed=0)
     if change == "shift":
         y = y[..., 1:, 1:]
@@ -94,7 +94,7 @@ def run_item(job: tuple) -> dict:
     row = {"photo": path.name, "index": index}
     kernels = {}
     for change in CHANGES:
-        image, kernel = run_change(change, x, y, prior6)
+        image, kernel = run_change(change, y, prior6)
         kernels[change] = kernel
         row[change] = {"psnr": float(psnr_upto_shift(image.double(), x.double(), max_shift=16, crop=CROP)[0]),
                        "mnc_true": float(kernel_mnc(kernel[None, None], k_true[None, None])[0]),

@@ -46,7 +46,7 @@ from blinddps.baselines.deconv import deconv_hyper_laplacian
 LatentFn = Callable[[Tensor, Tensor, float, float], Tensor]
 RefineFn = Callable[[Tensor], Tensor]
 
-__all__ = ["PanL0Params", "pan_l0_deblur", "pan_l0_kernel", "pyramid_kernels", "pyramid_levels", "ringing_suppressed_deconv"]
+__all__ = ["PanL0Params", "pan_l0_deblur", "pan_l0_kernel", "ringing_suppressed_deconv"]
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,9 @@ class PanL0Params:
     boundary: str = "pad"
     edge_keep: float = 0.0
     edge_growth: float = 1.1
-    k_floor: float = 0.05
-    k_soft: bool = False
 
 
-def pyramid_levels(kernel_size: int, ratio: float, coarsest: int) -> list[tuple[float, int]]:
+def _pyramid(kernel_size: int, ratio: float, coarsest: int) -> list[tuple[float, int]]:
     """(image scale, odd kernel size) per level, coarsest first (Pan: ceil(K r^s), made odd)."""
     levels = max(int(math.floor(math.log(coarsest / kernel_size) / math.log(ratio))), 0) + 1
     out = []
@@ -120,7 +118,7 @@ def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params,
         sx, sy = _forward_diff_valid(x)
         if p.edge_keep > 0:
             sx, sy = select_edges(sx, sy, round(p.edge_keep * k.shape[-1] * p.edge_growth**i))
-        k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma, floor=p.k_floor, soft=p.k_soft)
+        k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma)
         k = prune_components(k if refine is None else refine(k))
         lp = max(lp / p.lambda_decay, p.lambda_min) if lp > 0 else 0.0
         lg = max(lg / p.lambda_decay, p.lambda_min) if lg > 0 else 0.0
@@ -139,23 +137,11 @@ def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = N
     (B, 1, K_l, K_l) non-negative summing to 1 (e.g. a kernel prior as a denoiser).
     """
     params = PanL0Params() if params is None else params
-    for _, k in pyramid_kernels(y, kernel_size, params=params, latent=latent, refine=refine):
-        pass
-    return final_threshold(k, params.k_thresh).to(y.dtype)
-
-
-def pyramid_kernels(y: Tensor, kernel_size: int, *, params: PanL0Params | None = None,
-                    latent: LatentFn | None = None, refine: RefineFn | None = None):
-    """Pan's coarse-to-fine loop one level at a time: yields (scale, k) after each pyramid
-    level, coarsest first, k (B, 1, K_l, K_l) float64 summing to 1 (centred, not yet given the
-    final threshold) at that level's image scale (1 last). Arguments as `pan_l0_kernel`; a
-    caller that needs only the coarse levels stops early and pays only for those."""
-    params = PanL0Params() if params is None else params
     if params.boundary not in ("pad", "circular"):
         raise ValueError(f"boundary must be 'pad' or 'circular', got {params.boundary!r}")
     gray = luma(y).to(torch.float64)
     h, w = gray.shape[-2:]
-    levels = pyramid_levels(kernel_size, params.pyramid_ratio, params.coarsest_kernel)
+    levels = _pyramid(kernel_size, params.pyramid_ratio, params.coarsest_kernel)
     lp, lg = params.lambda_pixel, params.lambda_grad
     k = None
     for scale, ks in levels:
@@ -171,7 +157,7 @@ def pyramid_kernels(y: Tensor, kernel_size: int, *, params: PanL0Params | None =
         else:
             ys = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
         k, lp, lg = _level(ys, k, lp, lg, params, latent, refine)
-        yield scale, k
+    return final_threshold(k, params.k_thresh).to(y.dtype)
 
 
 def ringing_suppressed_deconv(

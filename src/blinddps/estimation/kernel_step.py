@@ -17,8 +17,7 @@ from .cleanup import normalise
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).flatten(1).sum(dim=1).view(-1, 1, 1, 1)
 def kernel_step(
-    bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20,
-    floor: float = 0.05, soft: bool = False,
+    bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20
 ) -> Tensor:
     """min_k ||sx * k - bx||^2 + ||sy * k - by||^2 + gamma ||k||^2 over a K x K support (Pan et al. 2014).
 
@@ -47,6 +46,5 @@ def kernel_step(
         rs_new = _dot(r, r)
         p = r + (rs_new / rs.clamp_min(1e-30)) * p
         rs = rs_new
-    cut = floor * k.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
-    k = (k - cut).clamp_min(0) if soft else k * (k >= cut)
+    k = k * (k >= 0.05 * k.flatten(1).amax(dim=1).view(-1, 1, 1, 1))
     return normalise(k)

@@ -239,10 +239,9 @@ def _gradient_pairs(x: Tensor, y_grid: Tensor, mask: Tensor | None,
 
 def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None = None, *, iters: int = 30,
                  gamma: float = 0.0, anchor: Tensor | None = None, beta: float | Tensor = 0.0,
-                 edge_fraction: float = 1.0, penalty: Tensor | None = None) -> Tensor:
+                 edge_fraction: float = 1.0) -> Tensor:
     """Projected (accelerated) gradient on min_k sum_d ||M_d (k * d x) - d y||^2 + gamma ||k||^2
-    + beta ||k - anchor||^2 + sum_j penalty_j k_j over kernels on the K x K support with k >= 0
-    and sum k = 1 (penalty (B|1, 1, K, K) >= 0: a weighted l1 norm, linear since k >= 0).
+    + beta ||k - anchor||^2 over kernels on the K x K support with k >= 0 and sum k = 1.
 
     Gradient domain (d: horizontal and vertical differences), the standard choice for kernel
     estimation: flat regions carry no information about the kernel and would only weigh the
@@ -274,8 +273,6 @@ def solve_kernel(x: Tensor, y_grid: Tensor, kernel: Tensor, mask: Tensor | None 
             total = total + 2 * otf_to_kernel(back, size, shape)
         if anchor is not None:
             total = total + 2 * beta.reshape(-1, 1, 1, 1) * (k - anchor)
-        if penalty is not None:
-            total = total + penalty
         return total
 
     k, z = kernel, kernel

@@ -17,7 +17,6 @@ Images in [0, 1]; kernels non-negative, summing to 1, origin K // 2.
 """
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..baselines._l0_ops import final_threshold, l0_deblur
-from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel, pyramid_kernels, pyramid_levels
+from ..baselines.pan_l0 import LatentFn, PanL0Params, RefineFn, pan_l0_kernel
 from ..metrics.kernel import kernel_mnc
 from ..physics.kernel_geometry import align_kernel, delta_kernel, pad_kernel_to
 from ..physics.solves import Domain, solve_kernel
@@ -96,7 +95,6 @@ class KernelSearchConfig:
     lambda_decay: float = 1.1
     large_lambda_min: float = 1e-3
     views: int = 1
-    support: bool = False
 
     def __post_init__(self):
         if self.latent not in LATENTS:
@@ -214,14 +212,11 @@ class KernelSearch(NamedTuple):
     agreement: (B,) in [0, 1] with several views: the smallest kernel MNC between the first
         view's kernel and another view's, before the merge (no truth needed: a confidence;
         high when the views found one blur, which may still be the wrong one). None with one view.
-    searched: the side of the support the search ran at (`KernelSearchConfig.support`), the
-        kernel padded from it to K.
     """
 
     kernel: Tensor
     nfe: int
     agreement: Tensor | None
-    searched: int = 0
 
 
 def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | None = None,
@@ -252,12 +247,10 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
             raise ValueError("kernel_prior_t > 0 needs a kernel prior")
         refine = prior_refiner(kernel_prior, config.kernel_prior_t, autocast=config.autocast, tally=tally)
     size = kernel_size + 1 - kernel_size % 2
-    searched = blur_support(y, size, search_params(config, size)) if config.support else size
 
     def search(view: Tensor) -> Tensor:
-        kernel = pan_l0_kernel(view, searched, params=search_params(config, searched) if params is None else params,
+        kernel = pan_l0_kernel(view, size, params=search_params(config, kernel_size) if params is None else params,
                                latent=latent, refine=refine)
-        kernel = pad_kernel_to(kernel, size)
         if config.refit:
             fitted = kernel_extent(kernel) + 2 * config.refit_margin
             if fitted < 0.75 * size:  # the blur is smaller than its support: search it at its size
@@ -270,29 +263,9 @@ def search_kernel(y: Tensor, kernel_size: int, *, image_prior: DiffusionPrior | 
     parallel = latent is None and refine is None and y.device.type == "cpu"
     kernels = _map_views(lambda v: _unview(search(_view(y, *v)), *v), VIEWS[: config.views], parallel)
     if len(kernels) == 1:
-        return KernelSearch(kernels[0], sum(tally), None, searched)
+        return KernelSearch(kernels[0], sum(tally), None)
     agreement = torch.stack([kernel_mnc(k, kernels[0]) for k in kernels[1:]]).amin(dim=0)
-    return KernelSearch(merge_kernels(kernels, config.k_thresh), sum(tally), agreement, searched)
-
-
-def blur_support(y: Tensor, kernel_size: int, params: PanL0Params, *, until_scale: float = 0.55,
-                 slack: float = 1.2, margin: int = 4) -> int:
-    """The side (odd, at most kernel_size) of the kernel support a search of y (B, C, H, W) in
-    [0, 1] needs: Pan's loop (`params`) run at kernel_size up to its last pyramid level at
-    scale <= until_scale, the extent of that level's kernel (`kernel_extent`, the largest over
-    the batch) brought to full scale, times slack, plus margin pixels.
-    Why: an oversized support costs the search its accuracy (on Levin-like training photos
-    searched at 63 px instead of 31 the error ratio's success fell 81 -> 75 %), while the
-    coarse levels, cheap and with few pixels to fit, already see how far the blur reaches;
-    on 88 training photos the estimate before slack and margin was under the blur's extent
-    twice, by at most 12 %."""
-    levels = pyramid_levels(kernel_size, params.pyramid_ratio, params.coarsest_kernel)
-    stop = max((scale for scale, _ in levels if scale <= until_scale), default=levels[0][0])
-    for scale, kernel in pyramid_kernels(y, kernel_size, params=params):
-        if scale >= stop:
-            break
-    side = math.ceil(slack * kernel_extent(kernel) / scale) + margin
-    return min(side + 1 - side % 2, kernel_size + 1 - kernel_size % 2)
+    return KernelSearch(merge_kernels(kernels, config.k_thresh), sum(tally), agreement)
 
 
 def _map_views(fn: Callable[[tuple], Tensor], views: tuple, parallel: bool) -> list[Tensor]:

@@ -71,8 +71,6 @@ class ProxSettings:
         (`KernelSearchConfig.views`). Default 2 (the photo and its transpose): +0.28 ± 0.13 dB
         aligned over 1 view on 48 training photos, twice the search time (EXPERIMENTS.md
         section 4).
-    search_support: search at the blur's size as the coarse pyramid levels show it, at most
-        `kernel_size` (`KernelSearchConfig.support`).
     search_prior: the image prior (bundled name or file) that denoises the photo for the search
         and restores its latent images; "": the task's `image_prior`. Default `natural-rgb-3`:
         the search is chaotic in its input, and a better-denoising `natural-rgb` as its denoiser
@@ -141,7 +139,6 @@ class ProxSettings:
     search_refit: bool = False
     search_lambda: float = 12.0
     search_views: int = 2
-    search_support: bool = False
     search_prior: str = "natural-rgb-3"
     search_trust: float | None = None
     search_decays: tuple[float, ...] = (1.1, 1.032, 1.05)
@@ -348,7 +345,7 @@ PROX_OPTIONS = {"prox_steps": "steps", "prox_lambda": "lam", "prox_t_start": "t_
                 "border": "border", "prox_search": "search", "prox_search_steps": "search_steps",
                 "prox_kernel_prior_t": "kernel_prior_t", "prox_search_denoise": "search_denoise",
                 "prox_search_refit": "search_refit", "prox_search_lambda": "search_lambda",
-                "prox_search_views": "search_views", "prox_search_support": "search_support", "prox_search_prior": "search_prior",
+                "prox_search_views": "search_views", "prox_search_prior": "search_prior",
                 "prox_search_trust": "search_trust", "prox_search_decays": "search_decays",
                 "prox_search_lambda_min": "search_lambda_min", "prox_search_fallback": "search_fallback",
                 "prox_search_pick_steps": "search_pick_steps", "prox_search_fallback_decays": "search_fallback_decays",

@@ -307,7 +307,7 @@ def _falls_back(run: tuple, config: RestoreConfig) -> bool:
     config.prox.search_lambda_min; else there is nothing else to run)."""
     result, search = run[0], run[3]
     agreement = search.get("search_agreement")
-    large = search.get("search_size", result.estimates["kernel"].shape[-1]) > search["kernel_search"]["large_kernel"]
+    large = result.estimates["kernel"].shape[-1] > search["kernel_search"]["large_kernel"]
     return (agreement is not None and agreement < config.prox.search_fallback and large
             and config.prox.search_lambda_min != PanL0Params.lambda_min)
 

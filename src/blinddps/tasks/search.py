@@ -19,7 +19,6 @@ def kernel_search_config(config: RestoreConfig, autocast: bool,
     return KernelSearchConfig(latent=config.prox.search, latent_steps=config.prox.search_steps,
                               kernel_prior_t=config.prox.kernel_prior_t, denoise=config.prox.search_denoise,
                               refit=config.prox.search_refit, views=config.prox.search_views,
-                              support=config.prox.search_support,
                               lambda_decay=config.prox.search_decays[0] if lambda_decay is None else lambda_decay,
                               large_lambda_min=config.prox.search_lambda_min, autocast=autocast)
 
@@ -50,7 +49,7 @@ def search_kernel_of(y01, config: RestoreConfig, image_prior, priors, autocast: 
                           kernel_prior=kernel_prior, config=settings,
                           generator=torch.Generator().manual_seed(config.seed * 7919 + 104729))
     info = {"kernel_search": settings.to_dict(), "search_seconds": time.perf_counter() - start,
-            "search_nfe": found.nfe, "search_size": found.searched}
+            "search_nfe": found.nfe}
     if found.agreement is not None:
         info["search_agreement"] = float(found.agreement[0])
     return found.kernel[0, 0].float(), info

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from blinddps.estimation.cleanup import hysteresis
 from blinddps.physics.fft import pad_periodic
 from blinddps.metrics.image import rgb_to_luma as luma
 from blinddps.physics.blur import fast_fft_size as fft_friendly
@@ -37,7 +36,6 @@ from blinddps.baselines._l0_ops import (
     centre_kernel,
     estimate_kernel,
     final_threshold,
-    normalise,
     l0_deblur,
     prune_components,
     resize_kernel,
@@ -83,7 +81,6 @@ class PanL0Params:
     boundary: str = "pad"
     edge_keep: float = 0.0
     edge_growth: float = 1.1
-    k_low: float = 0.0
 
 
 def _pyramid(kernel_size: int, ratio: float, coarsest: int) -> list[tuple[float, int]]:
@@ -121,7 +118,7 @@ def _level(y: Tensor, k: Tensor, lp: float, lg: float, p: PanL0Params,
         sx, sy = _forward_diff_valid(x)
         if p.edge_keep > 0:
             sx, sy = select_edges(sx, sy, round(p.edge_keep * k.shape[-1] * p.edge_growth**i))
-        k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma, low=p.k_low)
+        k = estimate_kernel(bx, by, sx, sy, k.shape[-1], p.gamma)
         k = prune_components(k if refine is None else refine(k))
         lp = max(lp / p.lambda_decay, p.lambda_min) if lp > 0 else 0.0
         lg = max(lg / p.lambda_decay, p.lambda_min) if lg > 0 else 0.0
@@ -160,9 +157,6 @@ def pan_l0_kernel(y: Tensor, kernel_size: int, *, params: PanL0Params | None = N
         else:
             ys = F.interpolate(gray, size=size, mode="bilinear", antialias=True, align_corners=False)
         k, lp, lg = _level(ys, k, lp, lg, params, latent, refine)
-    if params.k_low > 0:
-        peak = k.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
-        return normalise(k * hysteresis(k >= peak / params.k_thresh, k >= params.k_low * peak)).to(y.dtype)
     return final_threshold(k, params.k_thresh).to(y.dtype)
 
 

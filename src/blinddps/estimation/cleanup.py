@@ -25,17 +25,6 @@ def final_threshold(k: Tensor, k_thresh: float) -> Tensor:
     k's dtype), then normalised in float64 (`normalise`)."""
     k = k * (k >= k.flatten(1).amax(dim=1).view(-1, 1, 1, 1) / k_thresh)
     return normalise(k.double())
-def hysteresis(strong: Tensor, weak: Tensor) -> Tensor:
-    """The pixels of `weak` (B, 1, K, K) bool that are 8-connected through `weak` to a pixel of
-    `strong` (a subset of weak), as bool: a threshold with hysteresis."""
-    keep = strong & weak
-    while True:
-        grown = weak & (F.max_pool2d(keep.to(torch.float32), 3, stride=1, padding=1) > 0)
-        if torch.equal(grown, keep):
-            return keep
-        keep = grown
-
-
 def prune_components(k: Tensor, min_mass: float = 0.1) -> Tensor:
     """Zero the 8-connected components of the support whose mass is < min_mass, then normalise.
 

@@ -12,13 +12,12 @@ import torch
 from torch import Tensor
 
 from ..physics.fft import kernel_otf, otf_to_kernel
-from .cleanup import hysteresis, normalise
+from .cleanup import normalise
 
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).flatten(1).sum(dim=1).view(-1, 1, 1, 1)
 def kernel_step(
-    bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20,
-    low: float = 0.0,
+    bx: Tensor, by: Tensor, sx: Tensor, sy: Tensor, size: int, gamma: float = 2.0, cg_iters: int = 20
 ) -> Tensor:
     """min_k ||sx * k - bx||^2 + ||sy * k - by||^2 + gamma ||k||^2 over a K x K support (Pan et al. 2014).
 
@@ -47,6 +46,5 @@ def kernel_step(
         rs_new = _dot(r, r)
         p = r + (rs_new / rs.clamp_min(1e-30)) * p
         rs = rs_new
-    peak = k.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
-    k = k * hysteresis(k >= 0.05 * peak, k >= low * peak) if low > 0 else k * (k >= 0.05 * peak)
+    k = k * (k >= 0.05 * k.flatten(1).amax(dim=1).view(-1, 1, 1, 1))
     return normalise(k)

@@ -55,13 +55,11 @@ def shake_kernel(size: int, seed: int, intensity: float = 0.7, amplitude: float 
 
 def case(path: Path, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(sharp (1, 1, 255, 255) float64, its 8-bit circular blur, the shake-like kernel)."""
+    from blinddps.bench.data import center_crop
     from blinddps.io.images import read_image
     from blinddps.metrics.image import rgb_to_luma
     from blinddps.physics.fft import conv_circular
-    x = rgb_to_luma(read_image(path).tensor.double())
-    h, w = x.shape[-2:]
-    top, left = (h - CROP) // 2, (w - CROP) // 2
-    x = x[..., top:top + CROP, left:left + CROP]
+    x = center_crop(rgb_to_luma(read_image(path).tensor.double()), CROP)
     kernel = shake_kernel(SIZES[index % len(SIZES)], index)
     y = conv_circular(x, kernel[None, None])
     return x, (y.clamp(0, 1) * 255).round() / 255, kernel
@@ -71,7 +69,8 @@ def estimate(method: str, y: torch.Tensor) -> torch.Tensor:
     """The kernel (1, 1, K, K) a method finds for the 8-bit grey photo y (1, 1, H, W)."""
     from blinddps import RestoreConfig, deblur
     if method == "deblur":
-        return deblur(y.float(), RestoreConfig(kernel_size=64, seed=0)).kernel.reshape(1, 1, 65, 65).double()
+        kernel = deblur(y.float(), RestoreConfig(kernel_size=64, seed=0)).kernel
+        return kernel.reshape(1, 1, *kernel.shape[-2:]).double()
     from blinddps.priors.bundle import load_prior
     from blinddps.solvers.kernel_search import KernelSearchConfig, search_kernel
     _, size, views = method.split(":")

@@ -83,6 +83,7 @@ def estimate(method: str, y: torch.Tensor) -> torch.Tensor:
 def run_item(job: tuple) -> dict:
     index, path, methods = job
     torch.set_num_threads(1)
+    from blinddps.bench.evaluate import error_ratio_crop
     from blinddps.metrics import kernel_mnc
     from blinddps.metrics.error_ratio import error_ratios, levin_deconv
     x, y, truth = case(path, index)
@@ -91,7 +92,8 @@ def run_item(job: tuple) -> dict:
         start = time.perf_counter()
         k = estimate(method, y)
         seconds = time.perf_counter() - start
-        ratio = error_ratios(x, y, k, truth[None, None], levin_deconv, subpixels=(4,), crop=15)[4]
+        ratio = error_ratios(x, y, k, truth[None, None], levin_deconv, subpixels=(4,),
+                             crop=error_ratio_crop(x.shape[-2:]))[4]
         row[method] = {"ratio": float(ratio[0]), "mnc": float(kernel_mnc(k.float(), truth[None, None].float())[0]),
                        "seconds": seconds}
     print(json.dumps(row), flush=True)
